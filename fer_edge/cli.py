@@ -1,0 +1,93 @@
+"""The `fer-edge` command: a thin click layer. Subcommands load lazily, so `--help` stays fast and the
+runtime commands never import TensorFlow. Errors are one line and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+import click
+
+from fer_edge import __version__
+from fer_edge.errors import FerEdgeError
+
+# name -> "module:attribute"; each subpackage owns its commands in its own cli module.
+COMMANDS: dict[str, str] = {
+    "data": "fer_edge.data.cli:data",
+    "train": "fer_edge.train.cli:train",
+    "explain": "fer_edge.train.cli:explain",
+    "convert": "fer_edge.convert.cli:convert",
+    "bundle": "fer_edge.convert.cli:bundle",
+    "run": "fer_edge.runtime.cli:run",
+    "demo": "fer_edge.runtime.cli:demo",
+    "bench": "fer_edge.benchmarks.cli:bench",
+    "report": "fer_edge.benchmarks.cli:report",
+    "devices": "fer_edge.devices.cli:devices",
+    "doctor": "fer_edge.devices.cli:doctor",
+    "deploy": "fer_edge.devices.cli:deploy",
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported only when used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(n for n in COMMANDS if self._available(n))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, attr = COMMANDS[name].split(":")
+        try:
+            return getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError):
+            return None
+
+    @staticmethod
+    def _available(name: str) -> bool:
+        return importlib.util.find_spec(COMMANDS[name].split(":")[0]) is not None
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="fer-edge")
+def cli() -> None:
+    """fer-edge: train, quantize, run and benchmark facial-expression models on edge devices.
+
+    \b
+    fer-edge demo                                      # bundled model on bundled faces
+    fer-edge data info PATH                            # what a dataset folder holds
+    fer-edge train --backbone compact --chain ferplus,jaffe,ckplus
+    fer-edge convert runs/compact --int8               # quantized bundle
+    fer-edge run --camera 0                            # live, on a Pi or a Jetson
+    fer-edge bench BUNDLE --data ferplus               # size, speed, accuracy lost
+    """
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI, turning known errors into one line on stderr and a non-zero exit."""
+    try:
+        rc = cli.main(args=argv, prog_name="fer-edge", standalone_mode=False)
+        if isinstance(rc, int) and rc:
+            sys.exit(rc)
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except FerEdgeError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:
+        if os.environ.get("FER_EDGE_DEBUG"):
+            raise
+        click.echo(f"error: {type(exc).__name__}: {exc} (set FER_EDGE_DEBUG=1 for the traceback)", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

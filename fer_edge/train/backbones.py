@@ -1,0 +1,178 @@
+"""Backbone registry: each entry says its input size, channels, ImageNet preprocessing and how to build it.
+
+Every classifier has the same shape, so later stages (re-heading, unfreezing, Grad-CAM, export) treat them alike:
+input (H, W, 1) float in [0, 1] -> preprocessing layers -> nested model "backbone" (last conv feature map)
+-> GlobalAveragePooling -> Dropout -> Dense "head" (softmax over the dataset's classes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from fer_edge.errors import FerEdgeError, ModelError
+from fer_edge.registry import Registry
+
+# ImageNet preprocessing modes, applied inside the model to inputs in [0, 1]:
+#   unit: as is; tf: [-1, 1]; raw255: [0, 255] (the app rescales itself); caffe: [0, 255] minus BGR mean.
+PREPROCESS = ("unit", "tf", "raw255", "caffe")
+CAFFE_MEAN = (103.939, 116.779, 123.68)
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """One registered backbone. ``build(shape, weights)`` returns a Keras model ending in a conv feature map."""
+
+    name: str
+    input_size: int
+    build: Callable[[tuple[int, int, int], str | None], object]
+    preprocess: str = "unit"
+    rgb: bool = True            # needs 3 input channels (gray faces are tiled)
+    imagenet: bool = True       # has ImageNet weights in keras.applications
+    min_size: int = 32
+    description: str = ""
+
+
+BACKBONES: Registry[Backbone] = Registry("backbone")
+
+
+def _keras_app(fn_name: str, **kwargs: object) -> Callable[[tuple[int, int, int], str | None], object]:
+    def build(shape: tuple[int, int, int], weights: str | None) -> object:
+        from keras import applications
+
+        fn = getattr(applications, fn_name)
+        return fn(input_shape=shape, include_top=False, weights=weights, **kwargs)
+
+    return build
+
+
+def _compact(shape: tuple[int, int, int], weights: str | None) -> object:
+    """A VGG-style CNN for 48-64 px gray faces: 4 stages (32-64-128-256), 1.3M parameters."""
+    import keras
+    from keras import layers
+
+    if weights not in (None, "none"):
+        raise FerEdgeError("compact has no ImageNet weights; use --weights none or a checkpoint path")
+    inp = keras.Input(shape)
+    x = inp
+    for stage, (filters, convs) in enumerate(((32, 2), (64, 2), (128, 3), (256, 2))):
+        for i in range(convs):
+            x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"s{stage}_conv{i}")(x)
+            x = layers.BatchNormalization(name=f"s{stage}_bn{i}")(x)
+            x = layers.ReLU(name=f"s{stage}_relu{i}")(x)
+        if stage < 3:
+            x = layers.MaxPooling2D(name=f"s{stage}_pool")(x)
+            x = layers.SpatialDropout2D(0.1, name=f"s{stage}_drop")(x)
+    return keras.Model(inp, x, name="compact")
+
+
+for _b in (
+    Backbone("compact", 48, _compact, "unit", rgb=False, imagenet=False, min_size=32,
+             description="VGG-style CNN for 48 px gray faces, 1.3M params (the default edge model)"),
+    Backbone("mobilenetv2", 96, _keras_app("MobileNetV2", alpha=1.0), "tf",
+             description="MobileNetV2, width 1.0"),
+    Backbone("mobilenetv2_035", 96, _keras_app("MobileNetV2", alpha=0.35), "tf",
+             description="MobileNetV2, width 0.35"),
+    Backbone("mobilenetv3small", 96, _keras_app("MobileNetV3Small", include_preprocessing=True), "raw255",
+             description="MobileNetV3 Small"),
+    Backbone("mobilenetv3large", 96, _keras_app("MobileNetV3Large", include_preprocessing=True), "raw255",
+             description="MobileNetV3 Large"),
+    Backbone("efficientnetb0", 96, _keras_app("EfficientNetB0"), "raw255", description="EfficientNet-B0"),
+    Backbone("resnet50", 96, _keras_app("ResNet50"), "caffe", description="ResNet50"),
+    Backbone("vgg16", 48, _keras_app("VGG16"), "caffe", description="VGG16"),
+    Backbone("vgg19", 48, _keras_app("VGG19"), "caffe", description="VGG19"),
+    Backbone("inceptionresnetv2", 96, _keras_app("InceptionResNetV2"), "tf", min_size=75,
+             description="InceptionResNetV2"),
+):
+    BACKBONES.add(_b.name, _b)
+
+
+def resolve_weights(spec: Backbone, weights: str) -> str | None:
+    """'imagenet' -> 'imagenet' (Keras downloads it), 'none' -> None; a path is loaded later by the caller."""
+    if weights == "imagenet":
+        if not spec.imagenet:
+            raise FerEdgeError(f"{spec.name} has no ImageNet weights; use --weights none or a checkpoint path")
+        return "imagenet"
+    return None
+
+
+def build_classifier(spec: Backbone, n_classes: int, weights: str = "none", input_size: int | None = None,
+                     dropout: float = 0.4) -> object:
+    """The full classifier: [0, 1] gray input -> preprocessing -> backbone -> GAP -> dropout -> softmax head."""
+    import keras
+    from keras import layers
+
+    size = input_size or spec.input_size
+    if size < spec.min_size:
+        raise FerEdgeError(f"{spec.name} needs an input of at least {spec.min_size} px, got {size}")
+    channels = 3 if spec.rgb else 1
+    try:
+        backbone = spec.build((size, size, channels), resolve_weights(spec, weights))
+    except FerEdgeError:
+        raise
+    except Exception as exc:
+        if weights == "imagenet":
+            raise FerEdgeError(f"could not get ImageNet weights for {spec.name} ({type(exc).__name__}); "
+                               "offline? use --weights none or --weights PATH to a local checkpoint") from None
+        raise
+    backbone.name = "backbone"
+    inp = keras.Input((size, size, 1), name="face")
+    x = inp
+    if spec.rgb:
+        x = layers.Concatenate(name="gray_to_rgb")([x, x, x])
+    if spec.preprocess == "tf":
+        x = layers.Rescaling(2.0, offset=-1.0, name="to_pm1")(x)
+    elif spec.preprocess == "raw255":
+        x = layers.Rescaling(255.0, name="to_255")(x)
+    elif spec.preprocess == "caffe":
+        x = layers.Rescaling(255.0, name="to_255")(x)
+        x = layers.Normalization(mean=list(CAFFE_MEAN), variance=[1.0, 1.0, 1.0], name="caffe_mean")(x)
+    x = backbone(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = layers.Dropout(dropout, name="head_dropout")(x)
+    out = layers.Dense(n_classes, activation="softmax", name="head")(x)
+    return keras.Model(inp, out, name=f"fer_{spec.name}")
+
+
+def rehead(model: object, n_classes: int, dropout: float = 0.4) -> object:
+    """Same model with a new softmax head of ``n_classes`` (used when a chain stage changes the class set)."""
+    import keras
+    from keras import layers
+
+    features = model.get_layer("gap").output
+    x = layers.Dropout(dropout, name="head_dropout_new")(features)
+    out = layers.Dense(n_classes, activation="softmax", name="head_new")(x)
+    new = keras.Model(model.input, out, name=model.name)
+    return new
+
+
+def load_model(path: str | Path) -> object:
+    """Load a .keras classifier; a wrong or corrupt file is one clear error."""
+    import keras
+
+    path = Path(path)
+    if path.is_dir() and (path / "model.keras").is_file():
+        path = path / "model.keras"
+    if not path.is_file():
+        raise ModelError(f"{path}: no such model file")
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as exc:
+        raise ModelError(f"{path}: not a readable Keras model ({type(exc).__name__}: {str(exc)[:120]})") from None
+
+
+def unfreeze(model: object, fraction: float) -> None:
+    """Make the top ``fraction`` of the backbone's layers trainable (0 = head only, 1 = all).
+
+    BatchNormalization layers in a partly frozen backbone stay frozen, as is usual for fine-tuning.
+    """
+    backbone = model.get_layer("backbone")
+    layers_ = backbone.layers
+    start = int(round(len(layers_) * (1.0 - fraction)))
+    backbone.trainable = fraction > 0
+    for i, layer in enumerate(layers_):
+        train = i >= start
+        if fraction < 1.0 and layer.__class__.__name__ == "BatchNormalization":
+            train = False
+        layer.trainable = train

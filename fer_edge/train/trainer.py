@@ -1,0 +1,312 @@
+"""Training one stage: phases of progressive unfreezing, soft or hard labels, class weights, augmentation,
+best-checkpoint, early stopping, and a resumable per-epoch checkpoint."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from fer_edge import atomic
+from fer_edge.data.types import FaceDataset
+from fer_edge.errors import FerEdgeError
+from fer_edge.train.backbones import BACKBONES, build_classifier, load_model, rehead, unfreeze
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One phase of a stage: how much of the backbone trains, at which learning rate, for how long."""
+
+    name: str
+    unfreeze: float
+    lr: float
+    epochs: int
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """Everything that decides one stage's training. Saved into run.json."""
+
+    backbone: str = "compact"
+    input_size: int | None = None
+    weights: str = "none"            # imagenet | none | PATH of a .keras model to start from
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    schedule: str = "cosine"         # cosine | plateau
+    soft_labels: bool = True         # train on vote distributions where the dataset has them
+    class_weight: str = "none"       # none | sqrt | balanced
+    label_smoothing: float = 0.0
+    augment: bool = True
+    patience: int = 10
+    dropout: float = 0.4
+    seed: int = 0
+    phases: tuple[Phase, ...] | None = None
+
+    def resolved_phases(self, transfer: bool) -> tuple[Phase, ...]:
+        """From scratch: one phase, all layers. Transfer: head only, then the top blocks, then all, LR /10 each."""
+        if self.phases:
+            return self.phases
+        if not transfer:
+            return (Phase("all", 1.0, self.lr, self.epochs),)
+        head = max(1, self.epochs // 5)
+        top = max(1, (self.epochs - head) // 2)
+        return (Phase("head", 0.0, self.lr, head),
+                Phase("top", 0.3, self.lr / 10, top),
+                Phase("all", 1.0, self.lr / 100, max(1, self.epochs - head - top)))
+
+
+@dataclass
+class StageResult:
+    model_path: Path
+    classes: tuple[str, ...]
+    best_val_accuracy: float
+    history: dict[str, list[float]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def class_weights(labels: np.ndarray, n_classes: int, mode: str) -> np.ndarray:
+    """Per-class weights (mean 1 over the samples): none, sqrt (inverse square root of frequency), balanced."""
+    counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
+    if mode == "none":
+        w = np.ones(n_classes)
+    elif mode in ("sqrt", "balanced"):
+        inv = np.where(counts > 0, counts.max() / np.clip(counts, 1, None), 0.0)
+        w = np.sqrt(inv) if mode == "sqrt" else inv
+    else:
+        raise FerEdgeError(f"unknown class weighting {mode!r}; choose none, sqrt or balanced")
+    return w / max(float((w[labels]).mean()), 1e-8)
+
+
+def to_model_input(images: np.ndarray, size: int) -> np.ndarray:
+    """uint8 (N, H, W, C) -> float32 (N, size, size, 1) gray in [0, 1], as every fer-edge model takes."""
+    import cv2
+
+    out = np.empty((len(images), size, size, 1), dtype=np.float32)
+    for i, img in enumerate(images):
+        g = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY) if img.shape[-1] == 3 else img[..., 0]
+        if g.shape != (size, size):
+            interp = cv2.INTER_AREA if g.shape[0] > size else cv2.INTER_LINEAR
+            g = cv2.resize(g, (size, size), interpolation=interp)
+        out[i, ..., 0] = g / 255.0
+    return out
+
+
+def targets(ds: FaceDataset, soft: bool, smoothing: float) -> np.ndarray:
+    """(N, K) float32 targets over ``ds.classes``: vote distributions if ``soft`` and present, else one-hot."""
+    k = len(ds.classes)
+    y = ds.local_soft() if (soft and ds.soft is not None) else np.eye(k, dtype=np.float32)[ds.local_labels()]
+    if smoothing:
+        y = y * (1 - smoothing) + smoothing / k
+    return y.astype(np.float32)
+
+
+def augmenter(seed: int) -> object:
+    """Face-safe augmentation, run in the input pipeline (never inside the exported model)."""
+    import keras
+    from keras import layers
+
+    return keras.Sequential([
+        layers.RandomFlip("horizontal", seed=seed),
+        layers.RandomRotation(0.04, fill_mode="reflect", seed=seed + 1),
+        layers.RandomTranslation(0.08, 0.08, fill_mode="reflect", seed=seed + 2),
+        layers.RandomZoom(0.1, fill_mode="reflect", seed=seed + 3),
+        layers.RandomContrast(0.3, seed=seed + 4),
+        layers.RandomBrightness(0.2, value_range=(0.0, 1.0), seed=seed + 5),
+    ], name="augment")
+
+
+def random_erasing(x: object, seed: int, p: float = 0.5) -> object:
+    """Erase one random rectangle (up to a quarter of the face) per image with probability ``p``."""
+    import tensorflow as tf
+
+    shape = tf.shape(x)
+    n, h, w = shape[0], shape[1], shape[2]
+    hf, wf = tf.cast(h, tf.float32), tf.cast(w, tf.float32)
+    eh = tf.cast(tf.random.uniform([n], 0.1, 0.5) * hf, tf.int32)
+    ew = tf.cast(tf.random.uniform([n], 0.1, 0.5) * wf, tf.int32)
+    y0 = tf.cast(tf.random.uniform([n]) * tf.cast(h - eh, tf.float32), tf.int32)
+    x0 = tf.cast(tf.random.uniform([n]) * tf.cast(w - ew, tf.float32), tf.int32)
+    rows = tf.range(h)[None, :, None]
+    cols = tf.range(w)[None, None, :]
+    inside = ((rows >= y0[:, None, None]) & (rows < (y0 + eh)[:, None, None])
+              & (cols >= x0[:, None, None]) & (cols < (x0 + ew)[:, None, None]))
+    apply = tf.random.uniform([n]) < p
+    mask = tf.cast(inside & apply[:, None, None], x.dtype)[..., None]
+    return x * (1 - mask) + mask * tf.random.uniform(tf.shape(x), 0, 1, seed=seed)
+
+
+def make_dataset(x: np.ndarray, y: np.ndarray, w: np.ndarray | None, batch: int, train: bool,
+                 augment: bool, seed: int) -> object:
+    import tensorflow as tf
+
+    parts = (x, y) if w is None else (x, y, w)
+    ds = tf.data.Dataset.from_tensor_slices(parts)
+    if train:
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch)
+    if train and augment:
+        aug = augmenter(seed)
+
+        def apply(xb: object, *rest: object) -> tuple:
+            xb = tf.clip_by_value(aug(xb, training=True), 0.0, 1.0)
+            return (random_erasing(xb, seed), *rest)
+
+        ds = ds.map(apply, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _lr_schedule(cfg: StageConfig, phase: Phase, steps: int) -> object:
+    import keras
+
+    if cfg.schedule == "plateau":
+        return phase.lr
+    if cfg.schedule != "cosine":
+        raise FerEdgeError(f"unknown schedule {cfg.schedule!r}; choose cosine or plateau")
+    total = max(1, phase.epochs * steps)
+    warm = min(steps, total // 10)
+    return keras.optimizers.schedules.CosineDecay(
+        0.0 if warm else phase.lr, decay_steps=total - warm, alpha=0.01,
+        warmup_target=phase.lr if warm else None, warmup_steps=warm)
+
+
+class _EpochLog:
+    """Keras callback: one line per epoch with the total ETA, plus the resumable checkpoint."""
+
+    def __new__(cls, *args: object, **kwargs: object) -> object:  # built lazily to keep keras import local
+        import keras
+
+        class Impl(keras.callbacks.Callback):
+            def __init__(self, state: dict, ckpt: Path, best_path: Path, total_epochs: int,
+                         patience: int) -> None:
+                super().__init__()
+                self.state, self.ckpt, self.best_path = state, ckpt, best_path
+                self.total, self.patience, self.t0 = total_epochs, patience, time.time()
+                self.done0 = state["epochs_done"]
+
+            def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+                logs = logs or {}
+                st = self.state
+                for k, v in logs.items():
+                    st["history"].setdefault(k, []).append(float(v))
+                st["history"].setdefault("phase", []).append(st["phase"])
+                st["epochs_done"] += 1
+                st["phase_epoch"] = epoch + 1
+                acc = float(logs.get("val_accuracy", float("nan")))
+                if acc > st["best"]:
+                    st["best"], st["since_best"] = acc, 0
+                    with atomic.atomic_path(self.best_path) as tmp:
+                        self.model.save(tmp)
+                else:
+                    st["since_best"] += 1
+                with atomic.atomic_path(self.ckpt / "last.keras") as tmp:
+                    self.model.save(tmp)
+                atomic.write_json(self.ckpt / "state.json", st)
+                done = st["epochs_done"] - self.done0
+                per = (time.time() - self.t0) / max(done, 1)
+                left = per * (self.total - st["epochs_done"])
+                print(f"[{st['phase']}] epoch {st['epochs_done']}/{self.total}  loss {logs.get('loss', 0):.4f}  "
+                      f"val_acc {acc:.4f}  best {st['best']:.4f}  {per:.0f}s/epoch  ETA {left / 60:.1f} min",
+                      flush=True)
+                if st["since_best"] >= self.patience:
+                    self.model.stop_training = True
+
+        return Impl(*args, **kwargs)
+
+
+def train_stage(train: FaceDataset, val: FaceDataset, cfg: StageConfig, out_dir: str | Path,
+                init: object | str | Path | None = None, resume: bool = False,
+                verbose: int | None = None) -> StageResult:
+    """Train one stage on ``train`` (labelled faces), validating on ``val``; writes into ``out_dir``:
+    model.keras (best by validation accuracy), history.json, and ckpt/ (last epoch, for ``resume``).
+
+    ``init`` is a model (or .keras path) from an earlier stage: its weights are kept, and its head is
+    rebuilt when the class set differs.
+    """
+    import keras
+
+    out = Path(out_dir)
+    ckpt = out / "ckpt"
+    ckpt.mkdir(parents=True, exist_ok=True)
+    spec = BACKBONES.get(cfg.backbone)
+    size = cfg.input_size or spec.input_size
+    train, val = train.labelled(), val.labelled()
+    if len(train) == 0 or len(val) == 0:
+        raise FerEdgeError(f"nothing to train on: {len(train)} training and {len(val)} validation faces")
+    classes = train.classes
+    keras.utils.set_random_seed(cfg.seed)
+
+    state_file = ckpt / "state.json"
+    state: dict = {"phase_index": 0, "phase": "", "phase_epoch": 0, "epochs_done": 0,
+                   "best": -1.0, "since_best": 0, "history": {}, "config": _cfg_dict(cfg)}
+    model = None
+    if resume and state_file.is_file() and (ckpt / "last.keras").is_file():
+        state = json.loads(state_file.read_text())
+        model = keras.models.load_model(ckpt / "last.keras", compile=False)
+        print(f"resuming at epoch {state['epochs_done']} (phase {state['phase']}, best {state['best']:.4f})")
+    transfer = init is not None or cfg.weights not in ("none",)
+    if model is None:
+        model = _initial_model(spec, cfg, classes, size, init)
+
+    phases = cfg.resolved_phases(transfer)
+    total = sum(p.epochs for p in phases)
+    t_start = time.time()
+    xt, xv = to_model_input(train.images, size), to_model_input(val.images, size)
+    yt, yv = targets(train, cfg.soft_labels, cfg.label_smoothing), targets(val, False, 0.0)
+    wt = class_weights(train.local_labels(), len(classes), cfg.class_weight)[train.local_labels()]
+    dtrain = make_dataset(xt, yt, wt.astype(np.float32), cfg.batch_size, True, cfg.augment, cfg.seed)
+    dval = make_dataset(xv, yv, None, 256, False, False, cfg.seed)
+    steps = math.ceil(len(xt) / cfg.batch_size)
+    verbose = verbose if verbose is not None else (1 if sys.stdout.isatty() else 0)
+
+    for pi in range(state["phase_index"], len(phases)):
+        phase = phases[pi]
+        resumed_here = pi == state["phase_index"] and state["phase"] == phase.name
+        start_epoch = state["phase_epoch"] if resumed_here else 0
+        state.update(phase_index=pi, phase=phase.name, phase_epoch=start_epoch)
+        if start_epoch >= phase.epochs or state["since_best"] >= cfg.patience:
+            continue
+        unfreeze(model, phase.unfreeze)
+        model.compile(
+            optimizer=keras.optimizers.AdamW(_lr_schedule(cfg, phase, steps), weight_decay=cfg.weight_decay),
+            loss=keras.losses.CategoricalCrossentropy(), metrics=[keras.metrics.CategoricalAccuracy("accuracy")],
+        )
+        if start_epoch and cfg.schedule == "cosine":
+            model.optimizer.iterations.assign(start_epoch * steps)
+        callbacks = [_EpochLog(state, ckpt, out / "model.keras", total, cfg.patience)]
+        if cfg.schedule == "plateau":
+            callbacks.append(keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=3, verbose=0))
+        model.fit(dtrain, validation_data=dval, epochs=phase.epochs, initial_epoch=start_epoch,
+                  callbacks=callbacks, verbose=verbose)
+        state["since_best"] = 0 if pi + 1 < len(phases) else state["since_best"]
+    state.update(phase_index=len(phases), finished=True)
+    atomic.write_json(state_file, state)
+    seconds = time.time() - t_start
+    hist = {k: v for k, v in state["history"].items() if k != "phase"}
+    atomic.write_json(out / "history.json", state["history"])
+    return StageResult(out / "model.keras", classes, float(state["best"]), hist, seconds)
+
+
+def _initial_model(spec: object, cfg: StageConfig, classes: tuple[str, ...], size: int,
+                   init: object | str | Path | None) -> object:
+    weights = cfg.weights
+    if init is None and weights not in ("none", "imagenet"):
+        init = weights  # a checkpoint path
+    if init is None:
+        return build_classifier(spec, len(classes), weights, size, cfg.dropout)
+    model = load_model(init) if isinstance(init, (str, Path)) else init
+    if int(model.output_shape[-1]) != len(classes):
+        model = rehead(model, len(classes), cfg.dropout)
+    return model
+
+
+def _cfg_dict(cfg: StageConfig) -> dict:
+    d = asdict(replace(cfg))
+    d["phases"] = [asdict(p) for p in cfg.phases] if cfg.phases else None
+    return d
