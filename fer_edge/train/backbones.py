@@ -169,7 +169,7 @@ def unfreeze(model: object, fraction: float) -> None:
     """
     backbone = model.get_layer("backbone")
     layers_ = backbone.layers
-    start = int(round(len(layers_) * (1.0 - fraction)))
+    start = round(len(layers_) * (1.0 - fraction))
     backbone.trainable = fraction > 0
     for i, layer in enumerate(layers_):
         train = i >= start
