@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_edge.data.imageio import ImageReadLog, read_gray
+from fer_edge.data.imageio import ImageReadLog, Progress, read_all, read_gray
 from fer_edge.data.registry import DATASETS
 from fer_edge.data.types import FaceDataset
 from fer_edge.errors import DataError
@@ -58,32 +58,31 @@ def read_label_csv(path: Path) -> tuple[list[str], np.ndarray]:
 @DATASETS.register("ferplus")
 class FerPlusLayout:
     name = "ferplus"
+    version = 1
+    priority = 10
     description = "FERPlus official layout: FER2013Train/Valid/Test/ with fer*.png and label.csv (10 votes)"
 
     def detect(self, path: Path) -> bool:
         return any((path / f / "label.csv").is_file() for f in FOLDERS)
 
-    def read(self, path: Path, strict: bool = False) -> FaceDataset:
+    def read(self, path: Path, strict: bool = False, progress: Progress | None = None) -> FaceDataset:
         log = ImageReadLog(strict=strict)
-        images, votes, split, files = [], [], [], []
+        paths, votes, split, files = [], [], [], []
         for folder, split_name in FOLDERS.items():
             csv_path = path / folder / "label.csv"
             if not csv_path.is_file():
                 continue
             names, v = read_label_csv(csv_path)
-            for name, row in zip(names, v, strict=True):
-                img = read_gray(path / folder / name, log, size=(48, 48))
-                if img is None:
-                    continue
-                images.append(img)
-                votes.append(row)
-                split.append(split_name)
-                files.append(f"{folder}/{name}")
+            paths += [path / folder / name for name in names]
+            votes.append(v)
+            split += [split_name] * len(names)
+            files += [f"{folder}/{name}" for name in names]
+        images, kept = read_all(paths, lambda p: read_gray(p, log, size=(48, 48)), progress)
         if not images:
             raise DataError(f"{path}: FERPlus layout found but no readable images")
-        vote_arr = np.stack(votes)
+        vote_arr = np.concatenate(votes)[kept]
         return FaceDataset(
             name=self.name, root=str(path), images=np.stack(images)[..., None],
             labels=majority(vote_arr), classes=EMOTIONS, soft=soft_labels(vote_arr),
-            split=np.asarray(split), files=np.asarray(files), problems=log.problems(),
+            split=np.asarray(split)[kept], files=np.asarray(files)[kept], problems=log.problems(),
         )

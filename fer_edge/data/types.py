@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
@@ -98,15 +99,25 @@ class FaceDataset:
 
 
 class Layout(Protocol):
-    """A dataset layout on disk. Registered in ``fer_edge.data.DATASETS``."""
+    """A dataset layout on disk. Registered in ``fer_edge.data.DATASETS``.
+
+    ``version`` is part of the cache key: bump it when a reader's output changes. ``priority`` orders
+    auto-detection (lower first; layouts of equal priority never both detect one path). An optional
+    ``cache_salt() -> str`` adds reader options (e.g. the face detector used) to the cache key, and an
+    optional ``sources(path) -> list[Path]`` names the files the cache fingerprints (default: all under path).
+    ``progress(done, total)``, when given, is called while images are read.
+    """
 
     name: str
     description: str
+    version: int
+    priority: int
 
     def detect(self, path: Path) -> bool:
         """True when ``path`` looks like this layout (cheap: file names only)."""
         ...
 
-    def read(self, path: Path, strict: bool = False) -> FaceDataset:
+    def read(self, path: Path, strict: bool = False,
+             progress: Callable[[int, int], None] | None = None) -> FaceDataset:
         """Read every face. Corrupt images are skipped and listed in ``problems`` unless ``strict``."""
         ...
