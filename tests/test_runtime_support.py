@@ -1,0 +1,212 @@
+"""Helpers shared by the runtime tests (imported by them; holds no tests itself).
+
+``build_bundle`` makes a throwaway bundle from an untrained Keras CNN (48x48 gray in, 8-class softmax out): a
+float TFLite and, with ``int8``, a full-integer TFLite. TensorFlow is used here to BUILD fixtures only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from fer_edge.bundle import Artifact, InputSpec, Manifest, sha256_file
+from fer_edge.labels import EMOTIONS
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def _model(arch: str, seed: int):
+    import keras
+    from keras import layers
+
+    keras.utils.set_random_seed(seed)
+    x = inp = keras.Input((48, 48, 1))
+    widths = (8, 16) if arch == "tiny" else (32, 64, 128, 256)
+    for w in widths:
+        x = layers.Conv2D(w, 3, padding="same", activation="relu")(x)
+        if arch != "tiny":
+            x = layers.Conv2D(w, 3, padding="same", activation="relu")(x)
+        x = layers.MaxPooling2D()(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    if arch != "tiny":
+        x = layers.Dense(256, activation="relu")(x)
+    out = layers.Dense(len(EMOTIONS), activation="softmax")(x)
+    return keras.Model(inp, out)
+
+
+def build_bundle(out: Path, arch: str = "tiny", int8: bool = True, seed: int = 0) -> Path:
+    """A bundle folder at ``out`` with tflite fp32 (and int8) artifacts of an untrained CNN."""
+    import tensorflow as tf
+
+    out.mkdir(parents=True, exist_ok=True)
+    model = _model(arch, seed)
+    arts = []
+    with tempfile.TemporaryDirectory() as tmp:
+        saved = Path(tmp) / "saved"
+        model.export(str(saved), format="tf_saved_model", verbose=False)
+        conv = tf.lite.TFLiteConverter.from_saved_model(str(saved))
+        (out / "model_fp32.tflite").write_bytes(conv.convert())
+        arts.append(_artifact(out / "model_fp32.tflite", "fp32"))
+        if int8:
+            rng = np.random.default_rng(seed)
+
+            def rep():
+                for _ in range(32):
+                    yield [rng.random((1, 48, 48, 1), dtype=np.float32)]
+
+            conv = tf.lite.TFLiteConverter.from_saved_model(str(saved))
+            conv.optimizations = [tf.lite.Optimize.DEFAULT]
+            conv.representative_dataset = rep
+            conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            conv.inference_input_type = tf.int8
+            conv.inference_output_type = tf.int8
+            (out / "model_int8.tflite").write_bytes(conv.convert())
+            arts.append(_artifact(out / "model_int8.tflite", "int8"))
+    manifest = Manifest(name=f"dev-{arch}", backbone=arch, classes=EMOTIONS,
+                        input=InputSpec(height=48, width=48, channels=1, color="gray"),
+                        artifacts=tuple(arts), parameters=int(model.count_params()))
+    (out / "manifest.json").write_text(json.dumps(manifest.to_dict(), indent=2))
+    return out
+
+
+def _artifact(path: Path, precision: str) -> Artifact:
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_path=str(path))
+    i, o = it.get_input_details()[0], it.get_output_details()[0]
+
+    def quant(d: dict) -> dict | None:
+        scale, zp = d["quantization"]
+        return {"scale": float(scale), "zero_point": int(zp)} if scale else None
+
+    return Artifact(format="tflite", precision=precision, file=path.name, sha256=sha256_file(path),
+                    bytes=path.stat().st_size, input_dtype=np.dtype(i["dtype"]).name,
+                    output_dtype=np.dtype(o["dtype"]).name, input_quant=quant(i), output_quant=quant(o))
+
+
+@pytest.fixture(scope="session")
+def dev_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny untrained bundle (tflite fp32 + int8), built once per test session in a subprocess."""
+    out = tmp_path_factory.mktemp("bundle") / "tiny"
+    import subprocess
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    subprocess.run([sys.executable, __file__, str(out), "tiny"], check=True, timeout=300, env=env,
+                   capture_output=True)
+    return out
+
+
+def face_frame(jaffe: Path | None = None, size: tuple[int, int] = (640, 480), faces: int = 2) -> np.ndarray:
+    """A BGR frame with ``faces`` copies of a real JAFFE face (or the sample clip's first frame) side by side."""
+    w, h = size
+    frame = np.full((h, w, 3), 120, np.uint8)
+    if jaffe is not None:
+        img = cv2.imread(str(sorted(jaffe.glob("*.tiff"))[0]), cv2.IMREAD_COLOR)
+        side = min(h, w // faces) - 8
+        img = cv2.resize(img, (side, side))
+        for i in range(faces):
+            x = i * (w // faces) + 4
+            frame[(h - side) // 2:(h - side) // 2 + side, x:x + side] = img
+        return frame
+    cap = cv2.VideoCapture(str(sample_clip()))
+    ok, img = cap.read()
+    cap.release()
+    assert ok
+    return cv2.resize(img, size)
+
+
+def sample_clip() -> Path:
+    return Path(__file__).resolve().parents[1] / "fer_edge" / "assets" / "sample" / "sample.mp4"
+
+
+def write_video(path: Path, frames: list[np.ndarray], fps: float = 10.0) -> Path:
+    h, w = frames[0].shape[:2]
+    wr = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    for f in frames:
+        wr.write(f)
+    wr.release()
+    return path
+
+
+class MJPEGServer:
+    """A multipart/x-mixed-replace JPEG stream on 127.0.0.1 (like an IP camera), in a thread.
+
+    ``drop_after``: the first connection is closed after that many frames (a dropped stream); later ones
+    stream until ``close()``. ``fps`` paces the frames.
+    """
+
+    def __init__(self, frame: np.ndarray, fps: float = 25.0, drop_after: int | None = None) -> None:
+        ok, buf = cv2.imencode(".jpg", frame)
+        assert ok
+        self.jpeg = buf.tobytes()
+        self.period = 1.0 / fps
+        self.drop_after = drop_after
+        self.connections = 0
+        self.stopping = threading.Event()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                server.connections += 1
+                first = server.connections == 1
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                self.send_header("Cache-Control", "no-cache")
+                self.end_headers()
+                sent = 0
+                deadline = time.monotonic() + 60  # never stream forever
+                try:
+                    while not server.stopping.is_set() and time.monotonic() < deadline:
+                        if first and server.drop_after is not None and sent >= server.drop_after:
+                            break
+                        self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\n")
+                        self.wfile.write(f"Content-Length: {len(server.jpeg)}\r\n\r\n".encode())
+                        self.wfile.write(server.jpeg + b"\r\n")
+                        self.wfile.flush()
+                        sent += 1
+                        time.sleep(server.period)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                self.close_connection = True
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/stream.mjpg"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=5)
+
+
+@contextlib.contextmanager
+def mjpeg_server(frame: np.ndarray, **kwargs: float) -> Iterator[MJPEGServer]:
+    srv = MJPEGServer(frame, **kwargs)
+    try:
+        yield srv
+    finally:
+        srv.close()
+
+
+if __name__ == "__main__":  # python tests/test_runtime_support.py OUT [tiny|baseline]
+    import sys
+
+    print(build_bundle(Path(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else "tiny"))
