@@ -43,6 +43,7 @@ def test_atomic_file_write_leaves_old_content_on_failure(tmp_path: Path) -> None
         raise RuntimeError("killed")
     assert json.loads(target.read_text()) == {"v": 1}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]
+    assert target.stat().st_mode & 0o044 == 0o044  # readable by others, not mkstemp's 0600
 
 
 def test_atomic_dir_replaces_whole_folder_or_nothing(tmp_path: Path) -> None:
