@@ -48,6 +48,8 @@ class StageConfig:
     dropout: float = 0.4
     seed: int = 0
     phases: tuple[Phase, ...] | None = None
+    adversarial: float = 0.0         # weight of the FGSM-neighbour loss (0 = off); see fer_edge.train.adversarial
+    adv_epsilon: float = 0.02        # FGSM step in [0, 1] input units
 
     def resolved_phases(self, transfer: bool) -> tuple[Phase, ...]:
         """From scratch: one phase, all layers. Transfer: head only, then the top blocks, then all, LR /10 each."""
@@ -202,11 +204,11 @@ class _EpochLog:
                 if acc > st["best"]:
                     st["best"], st["since_best"] = acc, 0
                     with atomic.atomic_path(self.best_path) as tmp:
-                        self.model.save(tmp)
+                        _plain(self.model).save(tmp)
                 else:
                     st["since_best"] += 1
                 with atomic.atomic_path(self.ckpt / "last.keras") as tmp:
-                    self.model.save(tmp)
+                    _plain(self.model).save(tmp)
                 atomic.write_json(self.ckpt / "state.json", st)
                 done = st["epochs_done"] - self.done0
                 per = (time.time() - self.t0) / max(done, 1)
@@ -222,12 +224,13 @@ class _EpochLog:
 
 def train_stage(train: FaceDataset, val: FaceDataset, cfg: StageConfig, out_dir: str | Path,
                 init: object | str | Path | None = None, resume: bool = False,
-                verbose: int | None = None) -> StageResult:
+                verbose: int | None = None, callbacks: list | None = None) -> StageResult:
     """Train one stage on ``train`` (labelled faces), validating on ``val``; writes into ``out_dir``:
     model.keras (best by validation accuracy), history.json, and ckpt/ (last epoch, for ``resume``).
 
     ``init`` is a model (or .keras path) from an earlier stage: its weights are kept, and its head is
-    rebuilt when the class set differs.
+    rebuilt when the class set differs. ``callbacks`` are extra Keras callbacks run after the checkpointing one;
+    ``cfg.adversarial`` > 0 trains with FGSM neighbours (the saved models stay plain classifiers).
     """
     import keras
 
@@ -273,17 +276,22 @@ def train_stage(train: FaceDataset, val: FaceDataset, cfg: StageConfig, out_dir:
         if start_epoch >= phase.epochs or state["since_best"] >= cfg.patience:
             continue
         unfreeze(model, phase.unfreeze)
-        model.compile(
+        fit_model = model
+        if cfg.adversarial:
+            from fer_edge.train.adversarial import wrap
+
+            fit_model = wrap(model, cfg.adversarial, cfg.adv_epsilon)
+        fit_model.compile(
             optimizer=keras.optimizers.AdamW(_lr_schedule(cfg, phase, steps), weight_decay=cfg.weight_decay),
             loss=keras.losses.CategoricalCrossentropy(), metrics=[keras.metrics.CategoricalAccuracy("accuracy")],
         )
         if start_epoch and cfg.schedule == "cosine":
-            model.optimizer.iterations.assign(start_epoch * steps)
-        callbacks = [_EpochLog(state, ckpt, out / "model.keras", total, cfg.patience)]
+            fit_model.optimizer.iterations.assign(start_epoch * steps)
+        cbs = [_EpochLog(state, ckpt, out / "model.keras", total, cfg.patience)]
         if cfg.schedule == "plateau":
-            callbacks.append(keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=3, verbose=0))
-        model.fit(dtrain, validation_data=dval, epochs=phase.epochs, initial_epoch=start_epoch,
-                  callbacks=callbacks, verbose=verbose)
+            cbs.append(keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=3, verbose=0))
+        fit_model.fit(dtrain, validation_data=dval, epochs=phase.epochs, initial_epoch=start_epoch,
+                      callbacks=cbs + list(callbacks or []), verbose=verbose)
         state["since_best"] = 0 if pi + 1 < len(phases) else state["since_best"]
     state.update(phase_index=len(phases), finished=True)
     atomic.write_json(state_file, state)
@@ -304,6 +312,11 @@ def _initial_model(spec: object, cfg: StageConfig, classes: tuple[str, ...], siz
     if int(model.output_shape[-1]) != len(classes):
         model = rehead(model, len(classes), cfg.dropout)
     return model
+
+
+def _plain(model: object) -> object:
+    """The classifier to save: the model itself, or the one inside an adversarial wrapper."""
+    return getattr(model, "inner", model)
 
 
 def _cfg_dict(cfg: StageConfig) -> dict:

@@ -1,0 +1,163 @@
+"""Grad-CAM (Selvaraju et al. 2017) on the last conv feature map (the nested "backbone" output) of any fer-edge
+classifier, and `explain`: heat maps for face image files."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from fer_edge.errors import FerEdgeError, ModelError
+from fer_edge.labels import EMOTIONS, display
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Grad-CAM of one face: the face as the model saw it, the heat map (same size, [0, 1]) and the prediction."""
+
+    source: str
+    face: np.ndarray            # (S, S) uint8
+    heat: np.ndarray            # (S, S) float32 in [0, 1]
+    probs: np.ndarray           # (K,) softmax
+    target: int                 # the class the heat map explains
+    classes: tuple[str, ...]
+
+    @property
+    def predicted(self) -> int:
+        return int(self.probs.argmax())
+
+    def caption(self, index: int | None = None) -> str:
+        """'Happiness 89.98%' for the predicted class (or ``index``)."""
+        i = self.predicted if index is None else index
+        return f"{display(self.classes[i])} {100 * float(self.probs[i]):.2f}%"
+
+
+def _feature_model(model: object) -> object:
+    """model input -> (last conv feature map, softmax), reading the map where "gap" takes it."""
+    import keras
+
+    try:
+        features = model.get_layer("gap").input
+    except ValueError:
+        raise ModelError(f"{model.name}: not a fer-edge classifier (no 'gap' layer after a conv backbone)") from None
+    return keras.Model(model.input, [features, model.output])
+
+
+def _head(model: object) -> object:
+    head = model.layers[-1]
+    if head.__class__.__name__ != "Dense":
+        raise ModelError(f"{model.name}: the last layer is {head.__class__.__name__}, expected the Dense head")
+    return head
+
+
+def gradcam(model: object, x: np.ndarray, targets: np.ndarray | None = None,
+            batch: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Heat maps (N, S, S) in [0, 1] and softmax outputs (N, K) for float inputs ``x`` (N, S, S, 1) in [0, 1].
+
+    Each heat map explains ``targets[i]`` (default: the predicted class) through the class *logit* (pre-softmax),
+    as in the paper: ReLU(sum_k alpha_k A_k) with alpha_k the spatial mean of d logit / d A_k.
+    """
+    import tensorflow as tf
+
+    feat_model, head = _feature_model(model), _head(model)
+    size = x.shape[1:3]
+    heats, probs_all = [], []
+    for i in range(0, len(x), batch):
+        xb = tf.convert_to_tensor(x[i:i + batch], dtype=tf.float32)
+        with tf.GradientTape() as tape:
+            fmap, probs = feat_model(xb, training=False)
+            tape.watch(fmap)
+            pooled = tf.reduce_mean(fmap, axis=(1, 2))
+            logits = tf.matmul(pooled, head.kernel) + head.bias
+            tb = (np.asarray(probs).argmax(axis=1) if targets is None else np.asarray(targets[i:i + batch]))
+            score = tf.reduce_sum(tf.gather(logits, tb, axis=1, batch_dims=1))
+        grads = tape.gradient(score, fmap)
+        alpha = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
+        cam = tf.nn.relu(tf.reduce_sum(alpha * fmap, axis=-1))[..., None]
+        cam = tf.image.resize(cam, size, method="bilinear")[..., 0].numpy()
+        top = cam.reshape(len(cam), -1).max(axis=1)
+        heats.append(cam / np.where(top > 0, top, 1.0)[:, None, None])
+        probs_all.append(np.asarray(probs))
+    return np.concatenate(heats).astype(np.float32), np.concatenate(probs_all)
+
+
+def overlay(face: np.ndarray, heat: np.ndarray, alpha: float = 0.45) -> np.ndarray:
+    """RGB uint8: the gray face with the JET-coloured heat map blended over it."""
+    import cv2
+
+    rgb = np.repeat(face[..., None], 3, axis=-1).astype(np.float32)
+    jet = cv2.applyColorMap(np.uint8(255 * np.clip(heat, 0, 1)), cv2.COLORMAP_JET)[..., ::-1].astype(np.float32)
+    return np.uint8(np.clip((1 - alpha) * rgb + alpha * jet, 0, 255))
+
+
+def class_names(model_path: str | Path, n: int) -> tuple[str, ...]:
+    """Class order of a model: from the run.json a fer-edge stage writes beside it, else the 8 canonical
+    emotions when the head has 8 outputs; anything else needs ``--classes``."""
+    path = Path(model_path)
+    folder = path if path.is_dir() else path.parent
+    for name in ("run.json", "report.json"):
+        meta = folder / name
+        if meta.is_file():
+            try:
+                classes = tuple(json.loads(meta.read_text()).get("classes") or ())
+            except (json.JSONDecodeError, AttributeError):
+                classes = ()
+            if len(classes) == n:
+                return classes
+    if n == len(EMOTIONS):
+        return EMOTIONS
+    raise FerEdgeError(f"{path}: cannot tell the order of its {n} classes (no run.json beside it); "
+                       "pass --classes a,b,c")
+
+
+def explain(model_path: str | Path, images: list[str | Path], classes: tuple[str, ...] | None = None,
+            target: str | None = None) -> list[Explanation]:
+    """Grad-CAM for each face image file (treated as a face crop, resized to the model input)."""
+    import cv2
+
+    from fer_edge.labels import canonical
+    from fer_edge.train.backbones import load_model
+
+    model = load_model(model_path)
+    k, size = int(model.output_shape[-1]), int(model.input_shape[1])
+    classes = tuple(canonical(c) for c in classes) if classes else class_names(model_path, k)
+    if len(classes) != k:
+        raise FerEdgeError(f"--classes names {len(classes)} classes but the model has {k} outputs")
+    tidx = None
+    if target is not None:
+        t = canonical(target)
+        if t not in classes:
+            raise FerEdgeError(f"--target {target!r} is not one of the model's classes: {', '.join(classes)}")
+        tidx = classes.index(t)
+    faces = []
+    for p in images:
+        img = cv2.imdecode(np.fromfile(str(p), dtype=np.uint8), cv2.IMREAD_GRAYSCALE) if Path(p).is_file() else None
+        if img is None:
+            raise FerEdgeError(f"{p}: not a readable image file")
+        interp = cv2.INTER_AREA if img.shape[0] > size else cv2.INTER_LINEAR
+        faces.append(cv2.resize(img, (size, size), interpolation=interp))
+    face_arr = np.stack(faces)
+    x = (face_arr.astype(np.float32) / 255.0)[..., None]
+    targets = None if tidx is None else np.full(len(x), tidx)
+    heats, probs = gradcam(model, x, targets)
+    return [Explanation(str(p), f, h, pr, int(pr.argmax()) if tidx is None else tidx, classes)
+            for p, f, h, pr in zip(images, face_arr, heats, probs, strict=True)]
+
+
+def save_explanation(e: Explanation, path: str | Path) -> Path:
+    """One PNG: the face, the heat-map overlay, and the prediction as its title."""
+    from fer_edge.train.reports import figure, save_figure
+
+    fig, axes = figure(1, 2, (5.2, 2.9))
+    axes[0].imshow(e.face, cmap="gray", vmin=0, vmax=255)
+    axes[0].set_title(Path(e.source).name, fontsize=8)
+    axes[1].imshow(overlay(e.face, e.heat))
+    title = e.caption()
+    if e.target != e.predicted:
+        title += f"\n(map for {display(e.classes[e.target])})"
+    axes[1].set_title(title, fontsize=9)
+    for a in axes:
+        a.axis("off")
+    return save_figure(fig, path)

@@ -1,0 +1,201 @@
+"""Short real training runs: the chain (artifacts, --resume after a kill, head rebuilt across class sets),
+loss going down on real FERPlus faces, adversarial training, and ImageNet-offline as one line."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from fer_edge.errors import FerEdgeError
+from fer_edge.train.config import ChainConfig
+from fer_edge.train.synthetic import bar_faces
+from fer_edge.train.trainer import Phase, StageConfig
+
+pytestmark = pytest.mark.slow
+
+STAGE_FILES = ("model.keras", "history.json", "history.csv", "curves.png", "confusion.png", "report.json",
+               "report.txt", "gradcam.png", "run.json")
+
+
+class Killed(Exception):
+    """Stands in for a kill: raised from a callback right after an epoch's checkpoint was written."""
+
+
+def epoch_hook(stop_after: int | None = None) -> object:
+    """A Keras callback counting finished epochs; with ``stop_after`` it 'kills' the run after that many."""
+    import keras
+
+    class Hook(keras.callbacks.Callback):
+        epochs = 0
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            Hook.epochs += 1
+            if stop_after is not None and Hook.epochs >= stop_after:
+                raise Killed
+
+    return Hook()
+
+
+@pytest.fixture(scope="module")
+def two_stages() -> dict:
+    """A 3-class 'official split' stage and a subject-based stage with another class set (like FERPlus -> CK+)."""
+    first, _ = bar_faces(150, ("neutral", "happiness", "surprise"), split=(0.2, 0.25), seed=1, name="ferplus")
+    second, _ = bar_faces(60, ("happiness", "surprise", "contempt"), subjects=6, seed=2, name="ckplus")
+    return {"ferplus": first, "ckplus": second}
+
+
+def test_chain_writes_everything_resumes_after_kill_and_rebuilds_head(tmp_path, two_stages, capsys) -> None:
+    from fer_edge.train.backbones import load_model
+    from fer_edge.train.chain import run_chain
+
+    out = tmp_path / "run"
+    cfg = ChainConfig(out=str(out), chain=("ferplus", "ckplus"), folds=2, gradcam_faces=4,
+                      stage=StageConfig(input_size=32, epochs=3, batch_size=16, augment=False),
+                      stages={"ckplus": {"phases": (Phase("head", 0.0, 1e-3, 1),)}})
+    s1, s2 = out / "compact" / "ferplus", out / "compact" / "ckplus"
+
+    with pytest.raises(Killed):
+        run_chain(cfg, two_stages, callbacks=[epoch_hook(stop_after=1)])
+    state = json.loads((s1 / "ckpt" / "state.json").read_text())
+    assert state["epochs_done"] == 1 and not (s1 / "run.json").exists()
+    first_loss = state["history"]["loss"][0]
+
+    with pytest.raises(FerEdgeError, match="--resume"):
+        run_chain(cfg, two_stages)  # a second start over the same folder must not silently overwrite it
+
+    hook = epoch_hook()
+    result = run_chain(replace(cfg, resume=True), two_stages, callbacks=[hook])
+    assert "resuming at epoch 1" in capsys.readouterr().out
+    h1 = json.loads((s1 / "history.json").read_text())
+    assert len(h1["loss"]) == 3 and h1["loss"][0] == first_loss  # continued, not restarted
+    assert hook.epochs == 2 + 3  # the 2 missing epochs of stage 1, then 2 folds + the final model of stage 2
+
+    for stage in (s1, s2):
+        for name in STAGE_FILES:
+            assert (stage / name).is_file(), f"{stage.name}/{name} missing"
+        for png in ("curves.png", "confusion.png", "gradcam.png"):
+            assert cv2.imread(str(stage / png)) is not None
+        run = json.loads((stage / "run.json").read_text())
+        assert run["status"] == "finished"
+        assert {"tensorflow", "keras", "numpy", "python"} <= set(run["versions"])
+        assert len(run["data"]["sha256"]) == 64 and run["timings"]["seconds"] > 0
+        assert (stage / "report.txt").read_text().count("\n") > 5
+        assert not (stage / "ckpt" / "last.keras").exists()
+
+    r1 = json.loads((s1 / "report.json").read_text())
+    assert set(r1["metrics"]["per_class"]) == {"neutral", "happiness", "surprise"}
+    assert r1["metrics"]["n"] == int((two_stages["ferplus"].split == "test").sum())
+    assert r1["folds"] is None and 0 <= r1["fgsm_accuracy"] <= 1
+    r2 = json.loads((s2 / "report.json").read_text())
+    assert r2["folds"]["folds"] == 2 and len(r2["folds"]["fold_accuracies"]) == 2
+    assert r2["metrics"]["n"] == len(two_stages["ckplus"])  # every face scored once, by a model that never saw it
+    assert r2["folds"]["mean"] == pytest.approx(np.mean(r2["folds"]["fold_accuracies"]))
+    assert set(r2["metrics"]["per_class"]) == {"happiness", "surprise", "contempt"}
+    for fold in ("fold_01", "fold_02"):
+        assert (s2 / "folds" / fold / "result.json").is_file() and not (s2 / "folds" / fold / "ckpt").exists()
+
+    # new class set: head rebuilt (3 outputs, new classes), backbone weights carried over unchanged (head-only phase)
+    m1, m2 = load_model(s1 / "model.keras"), load_model(s2 / "model.keras")
+    assert json.loads((s2 / "run.json").read_text())["init"]["head"] == "rebuilt"
+    for a, b in zip(m1.get_layer("backbone").get_weights(), m2.get_layer("backbone").get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(m1.layers[-1].get_weights()[0], m2.layers[-1].get_weights()[0])
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["results"]["compact"]) == {"ferplus", "ckplus"}
+    assert result.results["compact"]["ckplus"]["folds"] == 2
+    assert "| compact |" in (out / "summary.md").read_text()
+
+    # a finished run resumes to nothing; changed settings on --resume are an error, not a silent mix
+    again = epoch_hook()
+    run_chain(replace(cfg, resume=True), two_stages, callbacks=[again])
+    assert again.epochs == 0
+    with pytest.raises(FerEdgeError, match=r"different settings.*epochs"):
+        run_chain(replace(cfg, resume=True, stage=replace(cfg.stage, epochs=4)), two_stages)
+
+
+def test_transfer_head_keeps_features_and_shared_class_rows() -> None:
+    from fer_edge.train.backbones import BACKBONES, build_classifier
+    from fer_edge.train.chain import transfer_head
+
+    old = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")
+    new = ("happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")  # CK+: no neutral
+    m = build_classifier(BACKBONES.get("compact"), len(old), "none", 32)
+    t = transfer_head(m, old, new, 0.4)
+    assert t.output_shape[-1] == 7 and t.layers[-1].name == "head"
+    assert t.get_layer("backbone") is m.get_layer("backbone")
+    k_old, _ = m.layers[-1].get_weights()
+    k_new, _ = t.layers[-1].get_weights()
+    for j, c in enumerate(new):
+        np.testing.assert_array_equal(k_new[:, j], k_old[:, old.index(c)])
+
+
+def test_loss_goes_down_on_real_ferplus_faces(ferplus_dir, tmp_path) -> None:
+    from fer_edge.data.ferplus import majority, read_label_csv, soft_labels
+    from fer_edge.data.types import FaceDataset
+    from fer_edge.labels import EMOTIONS
+    from fer_edge.train.trainer import train_stage
+
+    def read(folder: str, n: int) -> FaceDataset:
+        names, votes = read_label_csv(ferplus_dir / folder / "label.csv")
+        keep = np.flatnonzero(majority(votes) >= 0)[:n]
+        imgs = np.stack([cv2.imread(str(ferplus_dir / folder / names[i]), cv2.IMREAD_GRAYSCALE) for i in keep])
+        return FaceDataset(folder, str(ferplus_dir), imgs[..., None], majority(votes)[keep], EMOTIONS,
+                           soft=soft_labels(votes)[keep])
+
+    train, val = read("FER2013Train", 320), read("FER2013Valid", 96)
+    cfg = StageConfig(epochs=3, batch_size=32, augment=False)
+    res = train_stage(train, val, cfg, tmp_path / "fp", verbose=0)
+    loss = res.history["loss"]
+    assert len(loss) == 3 and loss[-1] < 0.9 * loss[0], loss
+    assert np.isfinite(res.history["val_loss"]).all()
+
+
+def test_adversarial_training_uses_fgsm_neighbours_and_saves_a_plain_model(tmp_path) -> None:
+    import keras
+
+    from fer_edge.train.adversarial import fgsm, fgsm_accuracy
+    from fer_edge.train.backbones import load_model
+    from fer_edge.train.evaluate import predict
+    from fer_edge.train.trainer import to_model_input, train_stage
+
+    train, _ = bar_faces(96, seed=4)
+    val, _ = bar_faces(32, seed=5)
+    cfg = StageConfig(input_size=32, batch_size=16, augment=False, adversarial=1.0, adv_epsilon=0.1,
+                      phases=(Phase("all", 1.0, 1e-3, 2),), soft_labels=False)
+    res = train_stage(train, val, cfg, tmp_path / "adv", verbose=0)
+    h = res.history
+    assert len(h["adv_loss"]) == 2 and h["adv_loss"][-1] > h["loss"][-1]  # neighbours are harder than the faces
+    model = load_model(res.model_path)
+    assert model.name == "fer_compact" and model.layers[-1].name == "head"  # the wrapper is never saved
+
+    x = to_model_input(val.images, 32)
+    y = val.local_labels()
+    onehot = np.eye(2, dtype=np.float32)[y]
+    adv = np.asarray(fgsm(model, x, onehot, 0.1))
+    assert np.abs(adv - x).max() <= 0.1 + 1e-6 and adv.min() >= 0 and adv.max() <= 1
+    ce = keras.losses.CategoricalCrossentropy()
+    assert float(ce(onehot, predict(model, adv))) > float(ce(onehot, predict(model, x)))
+    assert 0.0 <= fgsm_accuracy(model, x, y, 0.1) <= 1.0
+
+
+def test_imagenet_offline_is_one_line(monkeypatch, tmp_path) -> None:
+    from keras.src.utils import file_utils
+
+    from fer_edge.cli import cli
+
+    def offline(*args: object, **kwargs: object) -> None:
+        raise OSError("URL fetch failure: [Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(file_utils, "get_file", offline)
+    (tmp_path / "ferplus").mkdir()
+    result = CliRunner().invoke(cli, ["train", "--backbone", "mobilenetv2_035", "--weights", "imagenet",
+                                      "--data", f"ferplus={tmp_path / 'ferplus'}", "--out", str(tmp_path / "r")])
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert result.exit_code == 2 and len(lines) == 1, result.output
+    assert "could not get ImageNet weights for mobilenetv2_035" in lines[0] and "--weights none" in lines[0]
