@@ -57,6 +57,11 @@ SCHEMA: dict[str, Any] = {
                     "status": {"enum": list(STATUSES)}, "status_reason": {"type": "string"},
                     "accuracy": {"type": ["number", "null"]}, "agreement": {"type": ["number", "null"]},
                     "options": {"type": "object"},
+                    "companions": {"type": "array", "items": {
+                        "type": "object", "required": ["file", "sha256", "bytes"],
+                        "properties": {"file": {"type": "string"},
+                                       "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                                       "bytes": {"type": "integer", "minimum": 1}}}},
                 },
             },
         },
@@ -129,10 +134,17 @@ class Artifact:
     accuracy: float | None = None
     agreement: float | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    # files the main one needs beside it (OpenVINO .bin), each {file, sha256, bytes}
+    companions: tuple[dict[str, Any], ...] = ()
 
     @property
     def key(self) -> str:
         return f"{self.format}:{self.precision}"
+
+    @property
+    def total_bytes(self) -> int:
+        """Size of the main file plus its companions."""
+        return self.bytes + sum(int(c["bytes"]) for c in self.companions)
 
 
 @dataclass(frozen=True)
@@ -151,7 +163,7 @@ class Manifest:
         d = asdict(self)
         d["classes"] = list(self.classes)
         d["input"]["mean"], d["input"]["std"] = list(self.input.mean), list(self.input.std)
-        d["artifacts"] = [asdict(a) for a in self.artifacts]
+        d["artifacts"] = [{**asdict(a), "companions": [dict(c) for c in a.companions]} for a in self.artifacts]
         return {"schema_version": SCHEMA_VERSION, **{k: v for k, v in d.items() if k != "schema_version"}}
 
     @classmethod
@@ -161,7 +173,8 @@ class Manifest:
         inp["mean"], inp["std"] = tuple(inp["mean"]), tuple(inp["std"])
         return cls(
             name=d["name"], backbone=d["backbone"], classes=tuple(d["classes"]), input=InputSpec(**inp),
-            artifacts=tuple(Artifact(**a) for a in d["artifacts"]), parameters=d.get("parameters"),
+            artifacts=tuple(Artifact(**{**a, "companions": tuple(a.get("companions", ()))}) for a in d["artifacts"]),
+            parameters=d.get("parameters"),
             evaluation=d.get("evaluation", {}), provenance=d.get("provenance", {}),
         )
 
@@ -204,13 +217,31 @@ class Bundle:
                 if (format is None or a.format == format) and (precision is None or a.precision == precision)]
 
     def verify(self, art: Artifact) -> Path:
-        """Path of ``art`` after checking its size and sha256 against the manifest."""
-        p = self.artifact_path(art)
-        if not p.is_file():
-            raise ModelError(f"{self.path}: artifact {art.file} listed in the manifest is missing")
-        if p.stat().st_size != art.bytes or sha256_file(p) != art.sha256:
-            raise ModelError(f"{p}: sha256 does not match the manifest (tampered or corrupt); re-run convert")
-        return p
+        """Path of ``art`` after checking its size and sha256 (and its companions') against the manifest."""
+        for file, size, digest in ((art.file, art.bytes, art.sha256),
+                                   *((c["file"], c["bytes"], c["sha256"]) for c in art.companions)):
+            p = self.path / file
+            if not p.is_file():
+                raise ModelError(f"{self.path}: artifact {file} listed in the manifest is missing")
+            if p.stat().st_size != size or sha256_file(p) != digest:
+                raise ModelError(f"{p}: sha256 does not match the manifest (tampered or corrupt); re-run convert")
+        return self.artifact_path(art)
+
+
+def copy_subset(bundle: Bundle, artifacts: list[Artifact] | tuple[Artifact, ...], dest: Path) -> Manifest:
+    """Copy ``artifacts`` (each verified first, companions too) into the folder ``dest`` with a manifest that
+    lists only them; evaluation and provenance are kept. The caller makes ``dest`` atomic (``atomic_dir``)."""
+    import shutil
+
+    dest.mkdir(parents=True, exist_ok=True)
+    for art in artifacts:
+        bundle.verify(art)  # never copy a corrupt file
+        for name in (art.file, *(c["file"] for c in art.companions)):
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(bundle.path / name, dest / name)
+    manifest = bundle.manifest.with_artifacts(tuple(artifacts))
+    (dest / MANIFEST).write_text(json.dumps(manifest.to_dict(), indent=2) + "\n")
+    return manifest
 
 
 def load_bundle(path: str | Path) -> Bundle:

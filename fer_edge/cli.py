@@ -29,8 +29,25 @@ COMMANDS: dict[str, str] = {
 }
 
 
+class UserError(click.ClickException):
+    """A problem the user can fix, shown as one line ("error: ...") with a non-zero exit code."""
+
+    def __init__(self, message: str, exit_code: int = 2) -> None:
+        super().__init__(" ".join(message.split("\n")))
+        self.exit_code = exit_code
+
+    def show(self, file: object = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
 class LazyGroup(click.Group):
-    """A click group whose subcommands are imported only when used."""
+    """A click group whose subcommands are imported only when used; any FerEdgeError becomes one line."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except FerEdgeError as exc:
+            raise UserError(str(exc), exc.exit_code) from None
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(n for n in COMMANDS if self._available(n))

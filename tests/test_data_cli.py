@@ -20,7 +20,7 @@ def run(*args: str) -> Result:
 def assert_one_line_error(result: Result, *fragments: str) -> None:
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
     assert "Traceback" not in result.output and not isinstance(result.exception, AssertionError)
     for f in fragments:
         assert f in lines[0], lines[0]

@@ -2,36 +2,11 @@
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
-
-from fer_edge.errors import FerEdgeError
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-class UserError(click.ClickException):
-    """A FerEdgeError shown by click as one line (``Error: ...``), exit code 2."""
-
-    exit_code = 2
-
-
-def one_line_errors(fn: F) -> F:
-    """Turn a library FerEdgeError into a one-line click error: no traceback, non-zero exit."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except FerEdgeError as exc:
-            raise UserError(str(exc).replace("\n", " ")) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 class ProgressBar:
@@ -97,7 +72,6 @@ def data() -> None:
 @strict_opt
 @cache_opt
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-@one_line_errors
 def info(path: Path, fmt: str | None, strict: bool, no_cache: bool, as_json: bool) -> None:
     """Layout, classes, faces per split and class, subjects, image size and problems of PATH."""
     from fer_edge.data import format_summary, summary
@@ -115,7 +89,6 @@ def info(path: Path, fmt: str | None, strict: bool, no_cache: bool, as_json: boo
 @click.option("--seed", type=int, default=0, show_default=True, help="Which random faces.")
 @format_opt
 @cache_opt
-@one_line_errors
 def show(path: Path, out: Path, per_class: int, split: str | None, seed: int, fmt: str | None, no_cache: bool) -> None:
     """Write a grid of sample faces of PATH, one row per class."""
     from fer_edge.data.grid import save_grid
@@ -134,7 +107,6 @@ def show(path: Path, out: Path, per_class: int, split: str | None, seed: int, fm
 @format_opt
 @strict_opt
 @click.option("--force", is_flag=True, help="Rebuild the cache even if it is up to date.")
-@one_line_errors
 def prepare(path: Path, fmt: str | None, strict: bool, force: bool) -> None:
     """Read PATH once and cache it, so later loads take well under two seconds."""
     import time

@@ -5,7 +5,6 @@ The folder is written whole or not at all (``fer_edge.atomic.atomic_dir``)."""
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any
 
 import fer_edge
 from fer_edge.atomic import atomic_dir
-from fer_edge.bundle import MANIFEST, Artifact, Bundle, load_bundle
+from fer_edge.bundle import Artifact, Bundle, copy_subset, load_bundle
 from fer_edge.devices.profiles import PROFILES, DeviceProfile
 from fer_edge.errors import FerEdgeError, ModelError
 
@@ -147,14 +146,6 @@ def readme(prof: DeviceProfile, arts: list[Artifact], notes: list[str], install_
     return "\n".join(lines) + "\n"
 
 
-def _copy_artifact(bundle: Bundle, art: Artifact, dest: Path) -> None:
-    bundle.verify(art)  # never ship a corrupt file
-    for name in (art.file, *(c["file"] for c in art.companions)):
-        target = dest / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(bundle.path / name, target)
-
-
 def deploy(device: str, bundle: str | Path, out: str | Path, precision: str | None = None,
            threads: int | None = None, user: str | None = None, install_dir: str = "/opt/fer-edge",
            force: bool = False) -> Deployment:
@@ -188,11 +179,7 @@ def deploy(device: str, bundle: str | Path, out: str | Path, precision: str | No
     }
     with atomic_dir(out) as tmp:
         tmp.chmod(0o755)
-        (tmp / "bundle").mkdir()
-        for art in arts:
-            _copy_artifact(src, art, tmp / "bundle")
-        manifest = src.manifest.with_artifacts(tuple(arts))
-        (tmp / "bundle" / MANIFEST).write_text(json.dumps(manifest.to_dict(), indent=2) + "\n")
+        copy_subset(src, arts, tmp / "bundle")
         (tmp / "wheels").mkdir()
         (tmp / "wheels" / ".keep").write_text("")
         for name, text in files.items():

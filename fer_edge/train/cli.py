@@ -7,28 +7,17 @@ import contextlib
 import os
 import sys
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import click
 
+from fer_edge.cli import UserError
 from fer_edge.errors import FerEdgeError
 from fer_edge.train.backbones import BACKBONES
 from fer_edge.train.config import STAGES
 from fer_edge.train.trainer import StageConfig
 
 _D = StageConfig()
-
-
-class _Error(click.ClickException):
-    """One line on stderr ("error: ..."), exit code of the FerEdgeError it carries."""
-
-    def __init__(self, message: str, exit_code: int = 2) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
-
-    def show(self, file: object = None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True)
 
 
 class _OneLineCommand(click.Command):
@@ -39,15 +28,7 @@ class _OneLineCommand(click.Command):
         try:
             return super().make_context(info_name, args, parent=parent, **extra)
         except click.UsageError as exc:
-            raise _Error(f"{exc.format_message()} (see fer-edge {self.name} --help)", 2) from None
-
-
-@contextlib.contextmanager
-def _user_errors() -> Iterator[None]:
-    try:
-        yield
-    except FerEdgeError as exc:
-        raise _Error(str(exc), exc.exit_code) from None
+            raise UserError(f"{exc.format_message()} (see fer-edge {self.name} --help)", 2) from None
 
 
 def _quiet_tensorflow() -> None:
@@ -137,24 +118,23 @@ def train(ctx: click.Context, config_file: str | None, data: tuple[str, ...], **
     """
     from fer_edge.train import chain, config
 
-    with _user_errors():
-        settings = config.read_config_file(config_file) if config_file else {}
-        for key in OPTION_KEYS:
-            src = ctx.get_parameter_source(key)
-            if src is not click.core.ParameterSource.DEFAULT or key not in settings:
-                settings[key] = options[key]
-        if settings.get("backbones") and ctx.get_parameter_source("backbone") is click.core.ParameterSource.DEFAULT:
-            settings.pop("backbone", None)
-        if data:
-            settings["data"] = {**(settings.get("data") or {}), **_pairs(data)}
-        cfg = config.config_from_settings(settings)
-        chain.preflight(cfg)
-        _quiet_tensorflow()
-        result = chain.run_chain(cfg)
+    settings = config.read_config_file(config_file) if config_file else {}
+    for key in OPTION_KEYS:
+        src = ctx.get_parameter_source(key)
+        if src is not click.core.ParameterSource.DEFAULT or key not in settings:
+            settings[key] = options[key]
+    if settings.get("backbones") and ctx.get_parameter_source("backbone") is click.core.ParameterSource.DEFAULT:
+        settings.pop("backbone", None)
+    if data:
+        settings["data"] = {**(settings.get("data") or {}), **_pairs(data)}
+    cfg = config.config_from_settings(settings)
+    chain.preflight(cfg)
+    _quiet_tensorflow()
+    result = chain.run_chain(cfg)
     click.echo(f"summary: {result.out / 'summary.md'}")
     click.echo((result.out / "summary.md").read_text().split("\n\n")[0])
     if result.failed:
-        raise _Error(f"{len(result.failed)} backbone(s) failed: {', '.join(result.failed)}", 1)
+        raise UserError(f"{len(result.failed)} backbone(s) failed: {', '.join(result.failed)}", 1)
 
 
 @click.command("explain", cls=_OneLineCommand)
@@ -168,22 +148,21 @@ def explain(model: str, images: tuple[str, ...], out: str, classes: str | None, 
     from fer_edge.train.gradcam import explain as run_explain
     from fer_edge.train.gradcam import save_explanation
 
-    with _user_errors():
-        if not Path(model).exists():
-            raise FerEdgeError(f"{model}: no such model file")
-        for p in images:
-            if not Path(p).is_file():
-                raise FerEdgeError(f"{p}: no such image file")
-        _quiet_tensorflow()
-        names = tuple(c.strip() for c in classes.split(",") if c.strip()) if classes else None
-        results = run_explain(model, list(images), names, target)
-        used: set[str] = set()
-        for e in results:
-            stem = Path(e.source).stem
-            name, n = f"{stem}_gradcam.png", 1
-            while name in used:
-                n += 1
-                name = f"{stem}_{n}_gradcam.png"
-            used.add(name)
-            path = save_explanation(e, Path(out) / name)
-            click.echo(f"{e.source}: {e.caption()} -> {path}")
+    if not Path(model).exists():
+        raise FerEdgeError(f"{model}: no such model file")
+    for p in images:
+        if not Path(p).is_file():
+            raise FerEdgeError(f"{p}: no such image file")
+    _quiet_tensorflow()
+    names = tuple(c.strip() for c in classes.split(",") if c.strip()) if classes else None
+    results = run_explain(model, list(images), names, target)
+    used: set[str] = set()
+    for e in results:
+        stem = Path(e.source).stem
+        name, n = f"{stem}_gradcam.png", 1
+        while name in used:
+            n += 1
+            name = f"{stem}_{n}_gradcam.png"
+        used.add(name)
+        path = save_explanation(e, Path(out) / name)
+        click.echo(f"{e.source}: {e.caption()} -> {path}")
