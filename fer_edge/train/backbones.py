@@ -126,8 +126,9 @@ def build_classifier(spec: Backbone, n_classes: int, weights: str = "none", inpu
     elif spec.preprocess == "raw255":
         x = layers.Rescaling(255.0, name="to_255")(x)
     elif spec.preprocess == "caffe":
-        x = layers.Rescaling(255.0, name="to_255")(x)
-        x = layers.Normalization(mean=list(CAFFE_MEAN), variance=[1.0, 1.0, 1.0], name="caffe_mean")(x)
+        # one Rescaling with constant per-channel offsets: a Normalization layer here exports its mean and
+        # variance as extra ONNX graph inputs, which ONNX Runtime then demands (seen with ResNet50)
+        x = layers.Rescaling(255.0, offset=[-m for m in CAFFE_MEAN], name="caffe_mean")(x)
     x = backbone(x)
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     x = layers.Dropout(dropout, name="head_dropout")(x)

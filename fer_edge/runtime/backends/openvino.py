@@ -19,13 +19,18 @@ class OpenVINOBackend(BackendBase):
     modules: ClassVar[tuple[str, ...]] = ("openvino",)
     priority = 2
 
-    def __init__(self, path: str | Path, threads: int | None = None, device: str = "CPU") -> None:
+    def __init__(self, path: str | Path, threads: int | None = None, device: str = "CPU",
+                 precision_hint: str | None = "f32") -> None:
         self.require()
         import openvino as ov
 
         core = ov.Core()
-        config = {"INFERENCE_NUM_THREADS": int(threads)} if threads else {}
+        config: dict[str, object] = {"INFERENCE_NUM_THREADS": int(threads)} if threads else {}
         config["PERFORMANCE_HINT"] = "LATENCY"
+        if precision_hint and device == "CPU":
+            # The CPU plugin otherwise computes float layers in bf16 where the CPU has AVX512_BF16/AMX (and f16
+            # on ARM): an fp32 IR would silently lose precision. None keeps the plugin's default.
+            config["INFERENCE_PRECISION_HINT"] = precision_hint
         try:
             model = core.read_model(str(path))
             if model.inputs[0].get_partial_shape()[0].is_static:
