@@ -205,7 +205,7 @@ def test_tampered_artifacts_are_refused(result: object, tmp_path: Path) -> None:
         b.verify(ov)
     res = CliRunner().invoke(cli, ["bundle", "inspect", str(copy), "--verify"])
     assert res.exit_code != 0 and "MISMATCH" in res.output and "Traceback" not in res.output
-    assert res.output.strip().splitlines()[-1].startswith("Error:") and "(and 1 more)" in res.output
+    assert res.output.strip().splitlines()[-1].startswith("error:") and "(and 1 more)" in res.output
 
 
 def test_inspect_prints_and_verifies(result: object) -> None:
@@ -291,7 +291,7 @@ def test_max_drop_unmet_exits_nonzero(run_dir: Path, tmp_path: Path, monkeypatch
                                    "--eval-size", "60", "--max-drop", "1", "--out", str(tmp_path / "b")])
     assert res.exit_code != 0 and "Traceback" not in res.output
     last = res.output.strip().splitlines()[-1]
-    assert last.startswith("Error: --max-drop 1.0: tflite:int8_float_io")
+    assert last.startswith("error: --max-drop 1.0: tflite:int8_float_io")
     report = json.loads((tmp_path / "b" / "report.json").read_text())
     assert report["ok"] is False and len(report["rows"][1]["attempts"]) == 2
 
@@ -324,7 +324,7 @@ def test_unsupported_op_fails_its_format_only(faces_dir: Path, tmp_path: Path) -
                                    "--eval-size", "60", "--out", str(tmp_path / "b")])
     assert res.exit_code != 0 and "Traceback" not in res.output, res.output
     assert "op Erf is not a TFLite builtin" in res.output and "fallback: the onnx or openvino" in res.output
-    assert res.output.strip().splitlines()[-1] == "Error: 1 artifact(s) failed: tflite:fp32 (reasons above)"
+    assert res.output.strip().splitlines()[-1] == "error: 1 artifact(s) failed: tflite:fp32 (reasons above)"
     b = load_bundle(tmp_path / "b")
     assert [a.key for a in b.manifest.artifacts] == ["onnx:fp32"]
     assert b.manifest.evaluation["failed"][0]["format"] == "tflite"

@@ -37,7 +37,7 @@ def test_file_that_is_not_a_model(tmp_path: Path, out: str) -> None:
 def test_corrupt_keras_file(tmp_path: Path, out: str, content: bytes) -> None:
     (tmp_path / "model.keras").write_bytes(content)
     line = one_line_error(["convert", str(tmp_path / "model.keras"), "-o", out])
-    assert line.startswith("Error:") and "not a readable Keras model" in line
+    assert line.startswith("error:") and "not a readable Keras model" in line
 
 
 def test_run_folder_without_a_model(tmp_path: Path, out: str) -> None:

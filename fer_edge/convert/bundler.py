@@ -321,9 +321,8 @@ def _repeatable(job: _Job, entry: ExportFormat, tool: Any, attempt: dict[str, An
             ex = tool.export(entry, job.ctx, again / art.file, attempt)
     except Exception:  # a repeat that fails says nothing about determinism
         return None
-    same = getattr(tool, "comparable", lambda p: p.read_bytes())
     first = [job.bundle_dir / art.file, *(job.bundle_dir / c["file"] for c in art.companions)]
-    return all(same(a) == same(b) for a, b in zip(first, ex.files, strict=True))
+    return all(sha256_file(a) == sha256_file(b) for a, b in zip(first, ex.files, strict=True))
 
 
 def _with_sizes(rows: list[Row]) -> list[Row]:

@@ -3,38 +3,17 @@
 from __future__ import annotations
 
 import difflib
-import functools
 import json
 import os
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
 from fer_edge.bundle import PRECISIONS, Bundle, load_bundle
+from fer_edge.cli import UserError
 from fer_edge.convert.context import CALIB_METHODS
 from fer_edge.convert.formats import FORMAT_NAMES
 from fer_edge.errors import FerEdgeError
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-class UserError(click.ClickException):
-    """A FerEdgeError shown as one line, non-zero exit."""
-
-    exit_code = 2
-
-
-def one_line_errors(fn: F) -> F:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except FerEdgeError as exc:
-            raise UserError(str(exc)) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _csv(value: str | None, valid: tuple[str, ...], what: str) -> tuple[str, ...] | None:
@@ -73,7 +52,6 @@ def _csv(value: str | None, valid: tuple[str, ...], what: str) -> tuple[str, ...
 @click.option("--classes", help="Comma list of class names in output order, when the model has no run metadata.")
 @click.option("--threads", type=click.IntRange(1), help="Threads for validation inference.")
 @click.option("--check-determinism", is_flag=True, help="Export every artifact twice and compare bytes.")
-@one_line_errors
 def convert(source: Path, out: Path, formats: str | None, int8: bool, fp16: bool, precisions: str | None,
             calib: Path | None, calib_size: int, calib_method: str, eval_path: Path | None, eval_size: int | None,
             max_drop: float | None, name: str | None, classes: str | None, threads: int | None,
@@ -117,7 +95,6 @@ def bundle() -> None:
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print manifest.json as is.")
 @click.option("--verify", is_flag=True, help="Check every artifact's sha256 against the manifest.")
-@one_line_errors
 def inspect(path: Path, as_json: bool, verify: bool) -> None:
     """Show a bundle's manifest: classes, input, and each artifact's precision, size, accuracy and status."""
     b = load_bundle(path)

@@ -110,6 +110,7 @@ def _add_metadata(path: Path, value: str) -> None:
     import onnx
 
     m = onnx.load(str(path))
+    m.graph.doc_string = ""  # tf2onnx writes the traced function's name, numbered by a per-process counter
     del m.metadata_props[:]
     onnx.helper.set_model_props(m, {"fer_edge": value})
     onnx.save(m, str(path))

@@ -85,9 +85,9 @@ def markdown(result: ConvertResult) -> str:
     tries = [f"- `{r.key}`: " + "; ".join(_attempt_text(a) for a in r.attempts) for r in result.rows if r.attempts]
     out += ["", "## Status reasons", "", *reasons] if reasons else []
     out += ["", "## Attempts under --max-drop", "", *tries] if tries else []
-    out += ["", "## Determinism", "", "Each artifact exported a second time in the same process and compared byte "
-            "for byte (OpenVINO .xml files with their per-process auto-generated layer-name counters masked; "
-            "the .bin weights as they are).", ""]
+    out += ["", "## Determinism", "", "Each artifact exported a second time in the same process (after other "
+            "exports, so per-process name counters have moved on) and compared byte for byte, companions included.",
+            ""]
     out += [f"- {k}: {v}" for k, v in determinism(result.rows).items()]
     if result.notes:
         out += ["", "## Notes", "", *(f"- {n}" for n in result.notes)]
