@@ -44,8 +44,11 @@ def test_percentiles_are_taken_over_sorted_samples() -> None:
 def test_rounds_last_long_enough_and_samples_are_thinned() -> None:
     import time
 
+    t0 = time.perf_counter()
     calls = time_round(lambda x: time.sleep(0.002), [np.zeros(1)], min_calls=3, min_time_s=0.05)
-    assert len(calls) >= 3 and sum(calls) >= 50 and all(c >= 2 for c in calls)
+    wall_ms = (time.perf_counter() - t0) * 1000
+    # the round lasts min_time of wall time (calls plus loop overhead), so the calls alone add up to a bit less
+    assert len(calls) >= 3 and wall_ms >= 50 and sum(calls) >= 40 and all(c >= 2 for c in calls)
     assert len(time_round(lambda x: None, [np.zeros(1)], min_calls=7, min_time_s=0.0)) == 7
     assert thin(list(range(10)), 4) == [0, 3, 6, 9] and thin([1.0, 2.0], 4) == [1.0, 2.0]
 
