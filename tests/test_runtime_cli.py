@@ -13,7 +13,7 @@ from pathlib import Path
 
 import cv2
 import pytest
-from test_runtime_support import dev_bundle, face_frame, mjpeg_server, sample_clip  # noqa: F401
+from test_runtime_support import dev_bundle, face_frame, mjpeg_server, rtsp_server, sample_clip, write_h264  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -147,3 +147,20 @@ def test_demo_known_boxes_and_missing_default_model(dev_bundle: Path, tmp_path: 
         pytest.skip("the default bundle is installed")
     res = fer_edge("demo", "--out", str(tmp_path / "m"))
     assert res.returncode == 2 and "default model is not installed" in res.stderr
+
+
+def test_run_on_an_rtsp_camera_writes_json_lines(dev_bundle: Path, tmp_path: Path) -> None:  # noqa: F811
+    """`fer-edge run --source rtsp://...` end to end on a real RTSP server: newest-frame reading (the default for
+    live sources), faces found, one JSON line per processed frame, frame numbers the source's own."""
+    pytest.importorskip("av")
+    (tmp_path / "media").mkdir()
+    write_h264(tmp_path / "media" / "cam.mp4", [face_frame(size=(320, 240))] * 100)
+    out = tmp_path / "r.jsonl"
+    with rtsp_server(tmp_path / "media") as srv:
+        res = fer_edge("run", "--source", srv.url("cam.mp4"), "--model", str(dev_bundle), "--max-frames", "20",
+                       "--json", str(out), "--min-face", "0")
+    assert res.returncode == 0, res.stderr[-2000:]
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    frames = [x["frame"] for x in lines]
+    assert len(lines) == 20 and frames == sorted(set(frames)) and sum(len(x["faces"]) > 0 for x in lines) >= 15
+    assert "20 frames" in res.stdout + res.stderr and "Traceback" not in res.stderr

@@ -83,15 +83,18 @@ def test_detect_every_n_frames_keeps_track_ids(dev_bundle: Path) -> None:  # noq
 
 
 def test_tracker_matches_moves_and_forgets() -> None:
-    tr = IoUTracker(max_age=2)
+    tr = IoUTracker(max_age=3)
     a = tr.update([Face((0, 0, 50, 50), 1.0), Face((200, 0, 50, 50), 1.0)], 0)
     b = tr.update([Face((210, 0, 50, 50), 1.0), Face((10, 0, 50, 50), 1.0)], 1)
     assert [t for t, _ in a] == [1, 2] and [t for t, _ in b] == [2, 1]
     moved = dict(tr.predict(2))
     assert moved[1].box[0] > 10  # moving right keeps moving right between detections
-    tr.update([], 5)
+    (only,) = tr.update([Face((222, 0, 50, 50), 1.0)], 3)  # face 1 missed by the detector
+    assert only[0] == 2 and [t for t, _ in tr.predict(4)] == [2]  # not drawn between detections either
+    assert [t for t, _ in tr.update([Face((40, 0, 50, 50), 1.0)], 4)] == [1]  # found again: its old id
+    tr.update([], 8)
     assert tr.tracks == {} and sorted(tr.pop_removed()) == [1, 2]
-    (new,) = tr.update([Face((0, 0, 50, 50), 1.0)], 6)
+    (new,) = tr.update([Face((0, 0, 50, 50), 1.0)], 9)
     assert new[0] == 3  # ids are never reused
 
 
@@ -204,3 +207,26 @@ def test_measure_reports_fps_and_stages(dev_bundle: Path) -> None:  # noqa: F811
     assert m["frames"] == 15 and m["fps"] > 0
     assert m["stages_ms"]["classify"]["n"] == 12
     assert m["stages_ms"]["total"]["p50"] > 0
+
+
+def test_show_window_gets_annotated_frames_and_q_stops_cleanly(dev_bundle: Path, tmp_path: Path,  # noqa: F811
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The --show path with OpenCV's window calls stood in for (no display here): every frame is shown with its
+    overlay, q on the 4th frame stops the run, the saved video is finalized and the window closed."""
+    import fer_edge.runtime.run as run_mod
+
+    shown: list[np.ndarray] = []
+    calls: list[str] = []
+    monkeypatch.setattr(run_mod, "check_gui", lambda: calls.append("check"))
+    monkeypatch.setattr(cv2, "imshow", lambda name, img: shown.append(img.copy()))
+    monkeypatch.setattr(cv2, "waitKey", lambda ms: ord("q") if len(shown) == 4 else -1)
+    monkeypatch.setattr(cv2, "destroyAllWindows", lambda: calls.append("closed"))
+    out = tmp_path / "o.mp4"
+    summary = run(str(sample_clip()), bundle=dev_bundle, show=True, save=out, max_frames=50)
+    assert summary.frames == 4 and summary.stopped_by == "window closed (q)"
+    assert calls == ["check", "closed"]
+    raw = cv2.VideoCapture(str(sample_clip())).read()[1]
+    assert len(shown) == 4 and shown[0].shape == raw.shape and np.abs(shown[0].astype(int) - raw).mean() > 0.5
+    cap = cv2.VideoCapture(str(out))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 4
+    cap.release()

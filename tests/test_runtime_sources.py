@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from test_runtime_support import face_frame, mjpeg_server, write_video
+from test_runtime_support import face_frame, mjpeg_server, rtsp_server, write_h264, write_video
 
 from fer_edge.errors import SourceError
-from fer_edge.runtime.sources import SOURCES, open_source
+from fer_edge.runtime.sources import SOURCES, Frame, LatestFrame, SourceBase, open_source
 from fer_edge.runtime.sources.capture import ReconnectingCapture
 
 
@@ -181,3 +182,98 @@ def test_reopen_backoff_doubles_and_is_bounded() -> None:
         list(src)
     assert src.stats.frames == 3
     assert waits == [0.5, 1.0, 1.5, 1.5]
+
+
+class _Ticking(SourceBase):
+    """A live source producing numbered frames every ``period`` s, ``n`` of them, then (optionally) an error."""
+
+    kind = "camera"
+    live = True
+
+    def __init__(self, n: int, period: float, fail: bool = False) -> None:
+        super().__init__("0")
+        self.n, self.period, self.fail, self.closed = n, period, fail, 0
+
+    def frames(self) -> Iterator[Frame]:
+        for i in range(self.n):
+            time.sleep(self.period)
+            yield self._emit(np.full((8, 8, 3), i, np.uint8))
+        if self.fail:
+            raise SourceError("camera 0 dropped and could not be reopened after 1 attempts")
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def test_latest_frame_drops_what_a_slow_consumer_misses() -> None:
+    src = LatestFrame(_Ticking(n=60, period=0.005))
+    got = []
+    with src:
+        for f in src:
+            got.append(f.index)
+            time.sleep(0.03)  # a consumer ~6x slower than the camera
+    idx = np.array(got)
+    assert idx[-1] == 59  # the newest frame is never lost
+    assert (np.diff(idx) > 0).all() and (np.diff(idx) > 1).any()  # in order, with gaps where frames were dropped
+    assert src.stats.dropped == 60 - len(got) > 0 and src.stats.frames == 60
+    assert src.source.closed >= 1 and src._thread is None
+
+
+def test_latest_frame_keeps_every_frame_for_a_fast_consumer_and_passes_errors_on() -> None:
+    src = LatestFrame(_Ticking(n=10, period=0.02, fail=True))
+    got = []
+    with pytest.raises(SourceError, match="could not be reopened"):
+        for f in src:
+            got.append(f.index)
+    src.close()
+    assert got == list(range(10)) and src.stats.dropped == 0
+
+
+def test_latest_frame_stops_its_reader_when_the_consumer_stops_early() -> None:
+    inner = _Ticking(n=10_000, period=0.001)
+    src = LatestFrame(inner)
+    for f in src:
+        if f.index >= 5:
+            break
+    thread = src._thread
+    src.close()
+    assert thread is not None and not thread.is_alive() and inner.closed == 1
+    assert inner.stats.frames < 10_000
+
+
+def test_open_source_latest_wraps_live_sources_only(tmp_path: Path) -> None:
+    clip = write_video(tmp_path / "c.mp4", _frames(3))
+    with open_source(str(clip), latest=True) as src:  # a file is never dropped from
+        assert not isinstance(src, LatestFrame) and len(list(src)) == 3
+    frame = face_frame(size=(160, 120))
+    with mjpeg_server(frame, fps=100) as srv, open_source(srv.url, latest=True, timeout=3.0) as src:
+        assert isinstance(src, LatestFrame) and src.kind == "stream" and src.describe().startswith("stream ")
+        got = []
+        for f in src:
+            got.append(f)
+            time.sleep(0.05)
+            if len(got) == 5:
+                break
+    assert got[-1].image.shape == (120, 160, 3) and src.stats.dropped > 0
+
+
+def test_rtsp_stream_is_read_and_reopened_after_the_server_drops(tmp_path: Path) -> None:
+    """A real RTSP server (H.264 over RTP/TCP, as IP cameras send it): frames arrive through OpenCV's FFmpeg,
+    and when the server goes away and comes back the source reconnects and goes on."""
+    pytest.importorskip("av")
+    clip = [face_frame(size=(320, 240))] * 150  # 6 s: long enough that the stream never ends here
+    write_h264(tmp_path / "cam.mp4", clip)
+    with rtsp_server(tmp_path) as srv:
+        src = open_source(srv.url("cam.mp4"), retries=6, backoff=0.25, timeout=5.0)
+        assert src.kind == "stream"
+        got = []
+        with src:
+            for f in src:
+                got.append(f.image)
+                if len(got) == 10:
+                    srv.stop()
+                    srv.start()
+                if len(got) >= 70:
+                    break
+    assert len(got) == 70 and src.stats.reconnects == 1
+    assert got[0].shape == (240, 320, 3) and np.abs(got[-1].astype(int) - clip[0]).mean() < 8  # decoded, lossy

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -204,6 +205,71 @@ def mjpeg_server(frame: np.ndarray, **kwargs: float) -> Iterator[MJPEGServer]:
         yield srv
     finally:
         srv.close()
+
+
+def write_h264(path: Path, frames: list[np.ndarray], fps: int = 25) -> Path:
+    """An H.264 mp4 (what IP cameras send) written with PyAV, a keyframe every second."""
+    import av
+
+    h, w = frames[0].shape[:2]
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.options = {"g": str(fps), "bf": "0"}
+        for f in frames:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(f, format="bgr24")))
+        out.mux(stream.encode())
+    return path
+
+
+class RTSPServer:
+    """A real RTSP server (aio-rtsp-toolkit, RTP over TCP) publishing the files of ``folder`` in a subprocess on
+    127.0.0.1; ``stop()`` drops it (the camera goes away), ``start()`` brings it back on the same port."""
+
+    def __init__(self, folder: Path) -> None:
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.folder = folder
+        self.proc: Any = None
+        self.start()
+
+    def url(self, name: str) -> str:
+        return f"rtsp://127.0.0.1:{self.port}/{name}"
+
+    def start(self) -> None:
+        import socket
+        import subprocess
+
+        code = ("import asyncio, logging; logging.disable(logging.CRITICAL); import aio_rtsp_toolkit.server as s; "
+                f"asyncio.run(s.serve({str(self.folder)!r}, '127.0.0.1', {self.port}))")
+        self.proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                return
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("the RTSP test server did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+
+@contextlib.contextmanager
+def rtsp_server(folder: Path) -> Iterator[RTSPServer]:
+    pytest.importorskip("aio_rtsp_toolkit", reason="RTSP tests need aio-rtsp-toolkit[server] (the dev extra)")
+    srv = RTSPServer(folder)
+    try:
+        yield srv
+    finally:
+        srv.stop()
 
 
 if __name__ == "__main__":  # python tests/test_runtime_support.py OUT [tiny|baseline]

@@ -36,13 +36,15 @@ def run(source: str | int | None = None, *, camera: int | None = None, bundle: s
         min_face: int = 0, max_faces: int = 0, redact: bool = False, max_frames: int | None = None,
         known_faces: KnownFaces | None = None, warmup: int = 0, draw: bool | None = None,
         echo: Callable[[str], None] | None = None, source_options: dict[str, Any] | None = None,
-        pipeline: Pipeline | None = None, on_result: OnResult | None = None) -> Summary:
+        pipeline: Pipeline | None = None, on_result: OnResult | None = None, latest: bool = True) -> Summary:
     """Run a camera (``camera=0``) or a source (file, folder, image, URL) through the pipeline.
 
     Outputs: ``show`` (window), ``save`` (video file or image folder), ``json_out`` (file or ``-``). ``redact``
     blurs faces in everything saved. ``known_faces(frame_index, name)`` returns boxes to use instead of
     detecting (None = detect; ``detector=None`` when all boxes are known). ``echo`` receives the summary text
     at the end, even when the source fails. ``on_result(frame, result)`` is called for every frame (untimed).
+    ``latest``: a camera or stream hands over only its newest frame (frames that arrive while one is processed
+    are dropped and counted); False processes every frame however far behind that falls.
     """
     if (camera is None) == (source is None):
         raise FerEdgeError("give exactly one of --camera N or --source FILE|DIR|URL")
@@ -57,7 +59,7 @@ def run(source: str | int | None = None, *, camera: int | None = None, bundle: s
                                         detector=detector,
                                         detector_model=detector_model, min_face=min_face, max_faces=max_faces,
                                         every=every, smooth=smooth, margin=margin)
-    with open_source(spec, kind, **(source_options or {})) as src:
+    with open_source(spec, kind, latest=latest, **(source_options or {})) as src:
         return _loop(src, pipeline, show=show, save=save, json_out=json_out, redact=redact, max_frames=max_frames,
                      known_faces=known_faces, warmup=warmup, draw=draw, echo=echo, on_result=on_result)
 
@@ -157,6 +159,7 @@ def _loop(src: SourceBase, pipe: Pipeline, *, show: bool, save: str | Path | Non
         summary.stages_ms = times.table()
         summary.skipped = src.stats.skipped
         summary.reconnects = src.stats.reconnects
+        summary.dropped = src.stats.dropped
         summary.problems = list(src.stats.problems)
         if echo is not None:
             echo(summary.format())

@@ -46,6 +46,7 @@ class Summary:
     frames_without_face: int = 0
     skipped: int = 0
     reconnects: int = 0
+    dropped: int = 0
     seconds: float = 0.0
     fps: float = 0.0
     stages_ms: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -71,6 +72,8 @@ class Summary:
             counts.append(f"{self.skipped} corrupt frames skipped")
         if self.reconnects:
             counts.append(f"{self.reconnects} reconnects")
+        if self.dropped:
+            counts.append(f"{self.dropped} live frames dropped (newest frame first)")
         if counts:
             lines.append(", ".join(counts))
         lines += [f"{k}: {v}" for k, v in self.outputs.items()]

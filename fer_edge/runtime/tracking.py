@@ -24,7 +24,8 @@ class Track:
 class IoUTracker:
     """``update(faces, frame)`` on detection frames, ``predict(frame)`` in between; both return (track id, face).
 
-    A track unmatched for more than ``max_age`` frames is dropped (and reported by ``pop_removed``).
+    Between detections only the faces found at the last detection are moved and returned; a track the detector
+    missed is kept, unseen, for ``max_age`` frames so the face gets its id back, then dropped (``pop_removed``).
     """
 
     def __init__(self, iou_threshold: float = 0.3, max_age: int = 15, damping: float = 0.8) -> None:
@@ -35,10 +36,12 @@ class IoUTracker:
         self._next_id = 1
         self._removed: list[int] = []
         self._frame = -1
+        self._detected = -1  # frame of the last update()
 
     def update(self, faces: list[Face], frame: int) -> list[tuple[int, Face]]:
         """Match this frame's detections to tracks; unmatched detections start new tracks."""
         self._advance(frame)
+        self._detected = frame
         ids = list(self.tracks)
         boxes = np.array([f.box for f in faces], np.float32).reshape(-1, 4)
         matched: dict[int, int] = {}  # detection index -> track id
@@ -71,6 +74,8 @@ class IoUTracker:
         self._expire(frame)
         out = []
         for tr in self.tracks.values():
+            if tr.last_frame != self._detected:  # missed at the last detection: not shown until found again
+                continue
             x, y, w, h = (round(float(v)) for v in tr.box)
             out.append((tr.id, replace(tr.face, box=(x, y, w, h), keypoints=())))
         return out
@@ -98,4 +103,5 @@ class IoUTracker:
         self._removed.extend(self.tracks)
         self.tracks.clear()
         self._frame = -1
+        self._detected = -1
         self._next_id = 1

@@ -106,6 +106,7 @@ class BlazeFace(DetectorBase):
         self.model_path = path
         self.name = self.__class__.name
         self._canvas = np.zeros((self.size, self.size, 3), np.float32)
+        self._letterbox: tuple[int, int, int, int] | None = None
         self._lock = threading.Lock()  # one interpreter: callers on several threads take turns
 
     @classmethod
@@ -125,10 +126,15 @@ class BlazeFace(DetectorBase):
         nw, nh = max(1, round(w * r)), max(1, round(h * r))
         px, py = (s - nw) // 2, (s - nh) // 2
         small = cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_AREA if r < 1 else cv2.INTER_LINEAR)
+        rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
         with self._lock:
             canvas = self._canvas
-            canvas.fill(-1.0)  # letterbox bars are black after scaling to [-1, 1]
-            canvas[py:py + nh, px:px + nw] = small[..., ::-1] * np.float32(1 / 127.5) - 1.0  # BGR -> RGB
+            if self._letterbox != (px, py, nw, nh):  # bars are black (-1 in [-1, 1]); refilled on a new geometry
+                canvas.fill(-1.0)
+                self._letterbox = (px, py, nw, nh)
+            view = canvas[py:py + nh, px:px + nw]
+            np.multiply(rgb, np.float32(1 / 127.5), out=view, casting="unsafe")  # in place: no temporaries
+            view -= 1.0
             self.interp.set_tensor(self._in, canvas[None])
             self.interp.invoke()
             raw_scores = self.interp.get_tensor(self._scores).reshape(-1).copy()

@@ -12,15 +12,17 @@ from typing import Any
 from fer_edge.errors import SourceError
 from fer_edge.runtime.sources import camera, images, stream, video  # noqa: F401  (register)
 from fer_edge.runtime.sources.base import SOURCES, Frame, SourceBase, SourceStats
+from fer_edge.runtime.sources.latest import LatestFrame
 
-__all__ = ["SOURCES", "Frame", "SourceBase", "SourceStats", "open_source"]
+__all__ = ["SOURCES", "Frame", "LatestFrame", "SourceBase", "SourceStats", "open_source"]
 
 # tried in this order when no kind is given; video comes last (any other existing file)
 GUESS_ORDER = ("camera", "stream", "folder", "image", "video")
 
 
-def open_source(spec: str | int, kind: str | None = None, **options: Any) -> SourceBase:
-    """Open a source by spec, guessing its kind unless ``kind`` names one."""
+def open_source(spec: str | int, kind: str | None = None, latest: bool = False, **options: Any) -> SourceBase:
+    """Open a source by spec, guessing its kind unless ``kind`` names one. ``latest``: a live source (camera,
+    stream) is read on a background thread and only its newest frame is handed out (see LatestFrame)."""
     spec = str(spec)
     if kind is None:
         kind = next((k for k in GUESS_ORDER if SOURCES.get(k).accepts(spec)), None)
@@ -28,4 +30,5 @@ def open_source(spec: str | int, kind: str | None = None, **options: Any) -> Sou
             raise SourceError(f"source {spec} not found (not a camera index, URL, folder, image or video file)"
                               if not Path(spec).exists() else f"source {spec} is not a file or folder")
     cls = SOURCES.get(kind)
-    return cls(spec, **options)
+    src = cls(spec, **options)
+    return LatestFrame(src) if latest and src.live else src

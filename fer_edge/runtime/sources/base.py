@@ -30,6 +30,7 @@ class SourceStats:
     frames: int = 0
     skipped: int = 0        # corrupt / undecodable frames or images, skipped
     reconnects: int = 0     # successful reopenings of a dropped camera or stream
+    dropped: int = 0        # live frames not processed because a newer one arrived (LatestFrame)
     problems: list[str] = field(default_factory=list)
 
     def skip(self, why: str) -> None:
