@@ -209,10 +209,12 @@ def test_measure_reports_fps_and_stages(dev_bundle: Path) -> None:  # noqa: F811
     assert m["stages_ms"]["total"]["p50"] > 0
 
 
+@pytest.mark.parametrize("overlap", [False, True])
 def test_show_window_gets_annotated_frames_and_q_stops_cleanly(dev_bundle: Path, tmp_path: Path,  # noqa: F811
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+                                                               monkeypatch: pytest.MonkeyPatch, overlap: bool) -> None:
     """The --show path with OpenCV's window calls stood in for (no display here): every frame is shown with its
-    overlay, q on the 4th frame stops the run, the saved video is finalized and the window closed."""
+    overlay, q on the 4th frame stops the run, the saved video is finalized and the window closed. Overlapped,
+    the 5th frame was already read and detected when q came: it is finished too, not lost."""
     import fer_edge.runtime.run as run_mod
 
     shown: list[np.ndarray] = []
@@ -222,11 +224,30 @@ def test_show_window_gets_annotated_frames_and_q_stops_cleanly(dev_bundle: Path,
     monkeypatch.setattr(cv2, "waitKey", lambda ms: ord("q") if len(shown) == 4 else -1)
     monkeypatch.setattr(cv2, "destroyAllWindows", lambda: calls.append("closed"))
     out = tmp_path / "o.mp4"
-    summary = run(str(sample_clip()), bundle=dev_bundle, show=True, save=out, max_frames=50)
-    assert summary.frames == 4 and summary.stopped_by == "window closed (q)"
+    summary = run(str(sample_clip()), bundle=dev_bundle, show=True, save=out, max_frames=50, overlap=overlap)
+    n = 5 if overlap else 4
+    assert summary.frames == n and summary.stopped_by == "window closed (q)"
     assert calls == ["check", "closed"]
     raw = cv2.VideoCapture(str(sample_clip())).read()[1]
-    assert len(shown) == 4 and shown[0].shape == raw.shape and np.abs(shown[0].astype(int) - raw).mean() > 0.5
+    assert len(shown) == n and shown[0].shape == raw.shape and np.abs(shown[0].astype(int) - raw).mean() > 0.5
     cap = cv2.VideoCapture(str(out))
-    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 4
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == n
     cap.release()
+
+
+def test_overlapped_stream_gives_exactly_the_sequential_results(dev_bundle: Path) -> None:  # noqa: F811
+    """Classifying on a worker thread while the next frame is detected changes nothing but the speed: same boxes,
+    track ids, labels and smoothed probabilities, frame by frame (tracking every 2nd frame, smoothing on)."""
+    cap = cv2.VideoCapture(str(sample_clip()))
+    frames = [cap.read()[1] for _ in range(60)]
+    cap.release()
+
+    def results(overlap: bool) -> list:
+        pipe = Pipeline.from_bundle(dev_bundle, every=2, smooth=0.6)
+        items = ((i, f, i, i / 25, None) for i, f in enumerate(frames))
+        return [(tag, r.index, [(e.face.box, e.track, e.label, e.probabilities) for e in r.faces])
+                for tag, r in pipe.stream(items, overlap=overlap)]
+
+    seq, ovl = results(False), results(True)
+    assert [t for t, *_ in ovl] == list(range(60)) and sum(len(r[2]) for r in seq) > 60
+    assert ovl == seq

@@ -36,7 +36,8 @@ def run(source: str | int | None = None, *, camera: int | None = None, bundle: s
         min_face: int = 0, max_faces: int = 0, redact: bool = False, max_frames: int | None = None,
         known_faces: KnownFaces | None = None, warmup: int = 0, draw: bool | None = None,
         echo: Callable[[str], None] | None = None, source_options: dict[str, Any] | None = None,
-        pipeline: Pipeline | None = None, on_result: OnResult | None = None, latest: bool = True) -> Summary:
+        pipeline: Pipeline | None = None, on_result: OnResult | None = None, latest: bool = True,
+        overlap: bool = True) -> Summary:
     """Run a camera (``camera=0``) or a source (file, folder, image, URL) through the pipeline.
 
     Outputs: ``show`` (window), ``save`` (video file or image folder), ``json_out`` (file or ``-``). ``redact``
@@ -44,7 +45,8 @@ def run(source: str | int | None = None, *, camera: int | None = None, bundle: s
     detecting (None = detect; ``detector=None`` when all boxes are known). ``echo`` receives the summary text
     at the end, even when the source fails. ``on_result(frame, result)`` is called for every frame (untimed).
     ``latest``: a camera or stream hands over only its newest frame (frames that arrive while one is processed
-    are dropped and counted); False processes every frame however far behind that falls.
+    are dropped and counted); False processes every frame however far behind that falls. ``overlap``: classify
+    each frame while the next is read and detected (see ``Pipeline.stream``); never for unrelated images.
     """
     if (camera is None) == (source is None):
         raise FerEdgeError("give exactly one of --camera N or --source FILE|DIR|URL")
@@ -61,12 +63,14 @@ def run(source: str | int | None = None, *, camera: int | None = None, bundle: s
                                         every=every, smooth=smooth, margin=margin)
     with open_source(spec, kind, latest=latest, **(source_options or {})) as src:
         return _loop(src, pipeline, show=show, save=save, json_out=json_out, redact=redact, max_frames=max_frames,
-                     known_faces=known_faces, warmup=warmup, draw=draw, echo=echo, on_result=on_result)
+                     known_faces=known_faces, warmup=warmup, draw=draw, echo=echo, on_result=on_result,
+                     overlap=overlap)
 
 
 def _loop(src: SourceBase, pipe: Pipeline, *, show: bool, save: str | Path | None, json_out: str | Path | None,
           redact: bool, max_frames: int | None, known_faces: KnownFaces | None, warmup: int,
-          draw: bool | None, echo: Callable[[str], None] | None, on_result: OnResult | None) -> Summary:
+          draw: bool | None, echo: Callable[[str], None] | None, on_result: OnResult | None,
+          overlap: bool = True) -> Summary:
     summary = Summary(source=src.describe(), model=pipe.classifier.describe(),
                       detector=getattr(pipe.detector, "name", "none (known boxes)"))
     times = StageTimes()
@@ -83,26 +87,29 @@ def _loop(src: SourceBase, pipe: Pipeline, *, show: bool, save: str | Path | Non
         video, jsonl = sinks.get("saved"), sinks.get("json")
         drawing = bool(show or video is not None) if draw is None else draw
         with _stop_on_sigint() as stop:
-            frames = iter(src)
-            last = time.perf_counter()
-            while not stop.is_set():
-                if max_frames is not None and summary.frames >= max_frames:
-                    summary.stopped_by = f"--max-frames {max_frames}"
-                    break
-                t0 = time.perf_counter()
-                try:
-                    frame = next(frames)
-                except StopIteration:
-                    break
-                t1 = time.perf_counter()
-                if independent:
-                    pipe.reset()
-                boxes = known_faces(frame.index, frame.name) if known_faces is not None else None
-                result = pipe.process(frame.image, frame.index, frame.time, faces=boxes)
+
+            def inputs() -> Iterator[tuple[tuple[Frame, float], np.ndarray, int, float, list[Face] | None]]:
+                frames, read = iter(src), 0
+                while not stop.is_set():
+                    if max_frames is not None and read >= max_frames:
+                        summary.stopped_by = f"--max-frames {max_frames}"
+                        return
+                    t0 = time.perf_counter()
+                    try:
+                        frame = next(frames)
+                    except StopIteration:
+                        return
+                    decode_ms = (time.perf_counter() - t0) * 1e3
+                    read += 1
+                    if independent:
+                        pipe.reset()
+                    boxes = known_faces(frame.index, frame.name) if known_faces is not None else None
+                    yield (frame, decode_ms), frame.image, frame.index, frame.time, boxes
+
+            prev_end = time.perf_counter()
+            for (frame, decode_ms), result in pipe.stream(inputs(), overlap=overlap and not independent):
                 t2 = time.perf_counter()
-                now = t2
-                inst = 1.0 / max(now - last, 1e-6)
-                last = now
+                inst = 1.0 / max(t2 - prev_end, 1e-6)
                 fps_shown = inst if fps_shown == 0 else 0.9 * fps_shown + 0.1 * inst
                 shown = saved = None
                 if drawing:
@@ -124,19 +131,20 @@ def _loop(src: SourceBase, pipe: Pipeline, *, show: bool, save: str | Path | Non
                 summary.frames += 1
                 summary.faces += len(result.faces)
                 summary.frames_without_face += not result.faces
+                period, prev_end = (t4 - prev_end) * 1e3, t4
                 if summary.frames <= warmup:
                     continue
                 if t_start is None:
-                    t_start = t0
+                    t_start = t4 - period / 1e3
                 timed_frames += 1
-                times.add("decode", (t1 - t0) * 1e3)
+                times.add("decode", decode_ms)
                 for stage, ms in result.timings_ms.items():
                     times.add(stage, ms)
                 if drawing:
                     times.add("draw", (t3 - t2) * 1e3)
                 if sinks or show:
                     times.add("output", (t4 - t3) * 1e3)
-                times.add("total", (t4 - t0) * 1e3)
+                times.add("total", period)
             if stop.is_set() and summary.stopped_by == "end of input":
                 summary.stopped_by = "interrupted (SIGINT)"
         ok = True

@@ -1,7 +1,7 @@
 """Both sides of the comparison, alternately, N rounds each (this machine's speed drifts by 10-20% from minute to
 minute, so one run of each is not a ratio): medians and the ratio per round.
 
-    python results/compare/alternate.py --rounds 5 --fer-python /tmp/fervenv/bin/python [--every 2]
+    python results/compare/alternate.py --rounds 5 --fer-python /tmp/fervenv/bin/python [--edge-args '--no-overlap']
 """
 
 import argparse
@@ -26,12 +26,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--fer-python", default="/tmp/fervenv/bin/python", help="a venv with fer installed")
-    ap.add_argument("--every", type=int, default=1, help="fer-edge detects every N frames, tracks in between")
+    ap.add_argument("--edge-args", default="", help="options for fer_edge_pipeline.py, e.g. '--no-overlap'")
     args = ap.parse_args()
     ours, theirs = [], []
     for r in range(args.rounds):
         f, fline = fps(args.fer_python, "fer_package.py")
-        e, eline = fps(sys.executable, "fer_edge_pipeline.py", str(args.every))
+        e, eline = fps(sys.executable, "fer_edge_pipeline.py", *args.edge_args.split())
         theirs.append(f)
         ours.append(e)
         print(f"round {r + 1}: fer {f:.1f} FPS, fer-edge {e:.1f} FPS, ratio {e / f:.2f}", flush=True)

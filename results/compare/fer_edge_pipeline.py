@@ -1,21 +1,34 @@
 """fer-edge's runtime pipeline (bundled int8 model, BlazeFace) on the demo clip: FPS and accuracy.
-``python fer_edge_pipeline.py [EVERY]``: detect every EVERY frames (default 1), IoU-track in between."""
 
-import sys
+    python fer_edge_pipeline.py [--every N] [--threads T] [--no-overlap]
+
+``--every``: detect every N frames, IoU-track in between (default 1); overlap (default): classify each frame while
+the next one is detected (``Pipeline.stream``), one inference thread per stage.
+"""
+
+import argparse
 import time
 
 from common import load_sample, score
 
 from fer_edge.runtime.pipeline import Pipeline
 
+ap = argparse.ArgumentParser()
+ap.add_argument("--every", type=int, default=1)
+ap.add_argument("--threads", type=int, default=None, help="per stage (default: 1 overlapped, 2 sequential)")
+ap.add_argument("--no-overlap", dest="overlap", action="store_false")
+args = ap.parse_args()
+threads = args.threads or (1 if args.overlap else 2)
 frames, truth = load_sample()
-every = int(sys.argv[1]) if len(sys.argv) > 1 else 1
-p = Pipeline.from_bundle(threads=2, smooth=0.0, every=every)
+p = Pipeline.from_bundle(threads=threads, smooth=0.0, every=args.every)
 p.process(frames[0])  # warm-up
+p.reset()
+items = ((i, f, i, None, None) for i, f in enumerate(frames))
 t = time.time()
-found = {i: [(e.face.box, e.label) for e in p.process(f).faces] for i, f in enumerate(frames)}
+found = {i: [(e.face.box, e.label) for e in r.faces] for i, r in p.stream(items, overlap=args.overlap)}
 fps = len(frames) / (time.time() - t)
 faces, hit, right = score(found, truth)
-print(f"fer-edge (detect every {every}): {fps:.1f} FPS over {len(frames)} frames; "
-      f"found {hit}/{faces} face-frames (7 classes); "
+mode = "overlapped" if args.overlap else "sequential"
+print(f"fer-edge ({mode}, {threads} thread(s) per stage, detect every {args.every}): {fps:.1f} FPS over "
+      f"{len(frames)} frames; found {hit}/{faces} face-frames (7 classes); "
       f"accuracy on found {100 * right / max(hit, 1):.1f}%")
