@@ -1,6 +1,7 @@
 """The demo clip, its FERPlus labels, and one scoring rule shared by both sides of the comparison."""
 
 import csv
+import os
 import sys
 from pathlib import Path
 
@@ -11,6 +12,7 @@ sys.path.insert(0, str(REPO))
 from fer_edge.runtime.geometry import iou  # noqa: E402
 
 SAMPLE = REPO / "fer_edge" / "assets" / "sample"
+PASSES = int(os.environ.get("FER_COMPARE_PASSES", "1"))  # passes over the clip per timing (the clip is 216 frames)
 
 
 def load_sample() -> tuple[list, list[dict]]:
