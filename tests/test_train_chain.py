@@ -227,3 +227,25 @@ def test_from_scratch_batchnorm_settles_fast_enough_to_validate(tmp_path) -> Non
     target = keras.ops.convert_to_numpy(probe(np.full((8, 32, 32, 3), 0.8, np.float32))).mean(axis=(0, 1, 2))
     moved = np.abs(keras.ops.convert_to_numpy(first.moving_mean)) / (np.abs(target) + 1e-6)
     assert np.median(moved) == pytest.approx(1 - 0.99 ** 56, abs=0.05)  # 0.999 would give 0.054
+
+
+def test_a_checkpoint_with_other_class_names_gets_its_head_rebuilt(tmp_path) -> None:
+    """Same number of classes, different names (JAFFE's 7 vs CK+'s 7): starting a stage from the checkpoint must
+    not reuse the head as if the classes matched; shared classes keep their rows, the new one starts fresh."""
+    from fer_edge.train.backbones import BACKBONES, build_classifier
+    from fer_edge.train.trainer import _initial_model
+
+    jaffe = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear")
+    ckplus = ("happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")
+    m = build_classifier(BACKBONES.get("compact"), 7, "none", 32)
+    m.save(tmp_path / "model.keras")
+    (tmp_path / "run.json").write_text(json.dumps({"classes": list(jaffe)}))
+    cfg = StageConfig(backbone="compact", weights=str(tmp_path / "model.keras"))
+    t = _initial_model(BACKBONES.get("compact"), cfg, ckplus, 32, None)
+    k_old, _ = m.layers[-1].get_weights()
+    k_new, _ = t.layers[-1].get_weights()
+    for j, c in enumerate(ckplus[:-1]):
+        np.testing.assert_allclose(k_new[:, j], k_old[:, jaffe.index(c)])
+    assert not np.allclose(k_new[:, 6], k_old[:, 6])  # contempt is not fear
+    same = _initial_model(BACKBONES.get("compact"), cfg, jaffe, 32, None)
+    np.testing.assert_allclose(same.layers[-1].get_weights()[0], k_old)  # same names: head kept as it is

@@ -15,7 +15,7 @@ import numpy as np
 from fer_edge import atomic
 from fer_edge.data.types import FaceDataset
 from fer_edge.errors import FerEdgeError
-from fer_edge.train.backbones import BACKBONES, build_classifier, load_model, rehead, unfreeze
+from fer_edge.train.backbones import BACKBONES, build_classifier, rehead, unfreeze
 
 
 @dataclass(frozen=True)
@@ -308,10 +308,13 @@ def _initial_model(spec: object, cfg: StageConfig, classes: tuple[str, ...], siz
         init = weights  # a checkpoint path
     if init is None:
         return build_classifier(spec, len(classes), weights, size, cfg.dropout)
-    model = load_model(init) if isinstance(init, (str, Path)) else init
-    if int(model.output_shape[-1]) != len(classes):
-        model = rehead(model, len(classes), cfg.dropout)
-    return model
+    if isinstance(init, (str, Path)):  # a checkpoint: its head is rebuilt when its class names differ
+        from fer_edge.train.chain import start_model
+
+        return start_model(init, classes, cfg.dropout, cfg.seed)[0]
+    if int(init.output_shape[-1]) != len(classes):
+        return rehead(init, len(classes), cfg.dropout)
+    return init
 
 
 def _plain(model: object) -> object:
