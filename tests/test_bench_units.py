@@ -66,6 +66,25 @@ def test_pareto_front() -> None:
     assert pareto_front(pts) == [True, False, True, True, True]
 
 
+def test_runs_of_one_device_form_one_series_for_the_plots() -> None:
+    """Bundles benched one at a time on the same device are compared with each other (one series, one Pareto
+    front); another device is its own series. Rows without accuracy or latency are left out."""
+    from fer_edge.benchmarks.plots import series
+
+    def run(device: str, model: str, points: list[tuple[float | None, float | None]]) -> dict:
+        return {"device": {"name": device}, "rows": [{"model": model, "accuracy": a, "latency_p50_ms": t}
+                                                      for t, a in points]}
+
+    doc = {"runs": [run("x86", "compact", [(0.8, 0.80), (3.5, 0.81)]), run("x86", "resnet50", [(4.0, 0.39)]),
+                    run("pi5", "compact", [(2.0, 0.80), (None, 0.80)]), run("pi5", "mnv2", [(1.0, None)])]}
+    groups = series(doc, "latency_p50_ms")
+    assert list(groups) == ["x86", "pi5"]
+    assert [r["model"] for _, r in groups["x86"]] == ["compact", "compact", "resnet50"]
+    assert len(groups["pi5"]) == 1
+    x86 = [(r["latency_p50_ms"], r["accuracy"]) for _, r in groups["x86"]]
+    assert pareto_front(x86) == [True, True, False]  # resnet50 is dominated by the compact model on x86
+
+
 def test_scores_by_hand() -> None:
     classes = ("a", "b", "c")
     s = acc.scores(np.array([0, 0, 1, 1]), np.array([0, 1, 1, 1]), classes)

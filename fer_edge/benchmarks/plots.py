@@ -25,8 +25,10 @@ class Plot:
     note: str = ""
 
 
-def _label(run: dict[str, Any], row: dict[str, Any], many: bool) -> str:
+def _label(run: dict[str, Any], row: dict[str, Any], many: bool, model: bool = False) -> str:
     s = f"{row['format']}/{row['precision']} {row['backend']} x{row['threads']}"
+    if model:
+        s = f"{row['model']} {s}"
     return f"{run['device']['name']}: {s}" if many else s
 
 
@@ -42,21 +44,31 @@ def _figure(w: float = 7.5, h: float = 4.5) -> Any:
     return Figure(figsize=(w, h))
 
 
+def series(doc: dict[str, Any], xkey: str) -> dict[str, list[tuple[dict[str, Any], dict[str, Any]]]]:
+    """Rows with an accuracy and an ``xkey`` value, grouped by device: runs of several bundles made on one device
+    form one series (and one Pareto front), so backbones are compared with each other on that device."""
+    out: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {}
+    for run in doc["runs"]:
+        for r in run["rows"]:
+            if r["accuracy"] is not None and r[xkey] is not None:
+                out.setdefault(run["device"]["name"], []).append((run, r))
+    return out
+
+
 def _scatter(doc: dict[str, Any], xkey: str, xlabel: str, front: bool) -> Any | None:
-    many = len(doc["runs"]) > 1
+    groups = series(doc, xkey)
+    many = len(groups) > 1
     fig = _figure()
     ax = fig.add_subplot()
     drawn = False
-    for k, run in enumerate(doc["runs"]):
-        pts = [r for r in run["rows"] if r["accuracy"] is not None and r[xkey] is not None]
-        if not pts:
-            continue
+    for k, (device, pts) in enumerate(groups.items()):
         drawn = True
-        xs, ys = [r[xkey] for r in pts], [100 * r["accuracy"] for r in pts]
-        ax.scatter(xs, ys, marker=MARKERS[k % len(MARKERS)], label=run["device"]["name"], alpha=0.8)
+        models = len({r["model"] for _, r in pts}) > 1
+        xs, ys = [r[xkey] for _, r in pts], [100 * r["accuracy"] for _, r in pts]
+        ax.scatter(xs, ys, marker=MARKERS[k % len(MARKERS)], label=device, alpha=0.8)
         spots: dict[tuple[float, float], list[str]] = {}
-        for r, x, y in zip(pts, xs, ys, strict=True):  # one label per spot: rows often coincide
-            spots.setdefault((round(x, 4), round(y, 3)), []).append(_label(run, r, False))
+        for (run, r), x, y in zip(pts, xs, ys, strict=True):  # one label per spot: rows often coincide
+            spots.setdefault((round(x, 4), round(y, 3)), []).append(_label(run, r, False, models))
         for (x, y), names in spots.items():
             more = f" (+{len(names) - 1})" if len(names) > 1 else ""
             ax.annotate(names[0] + more, (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
@@ -64,7 +76,7 @@ def _scatter(doc: dict[str, Any], xkey: str, xlabel: str, front: bool) -> Any | 
             flags = pareto_front(list(zip(xs, ys, strict=True)))
             fx = sorted((x, y) for x, y, f in zip(xs, ys, flags, strict=True) if f)
             ax.step([p[0] for p in fx], [p[1] for p in fx], where="post", linestyle="--", linewidth=1.2,
-                    label=f"Pareto front ({run['device']['name']})" if many else "Pareto front")
+                    label=f"Pareto front ({device})" if many else "Pareto front")
             ax.scatter([p[0] for p in fx], [p[1] for p in fx], s=120, facecolors="none", edgecolors="red")
     if not drawn:
         return None
