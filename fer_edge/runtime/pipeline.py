@@ -97,7 +97,8 @@ class Pipeline:
         """``process`` over a sequence of (tag, frame, index, time, faces), yielding (tag, result) in order.
 
         ``overlap``: classify each frame on a worker thread while the next frame is read and its faces detected
-        (both stages busy at once: about 1.6x the frames per second on 2 cores; results come one frame later).
+        (both stages busy at once: 1.3x the frames per second of the sequential path with 2 threads on this
+        2-core machine, 378.9 vs 284.5 FPS on the demo clip; results come one frame later).
         """
         if not overlap:
             for tag, frame, index, time_s, faces in items:
