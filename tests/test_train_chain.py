@@ -86,6 +86,7 @@ def test_chain_writes_everything_resumes_after_kill_and_rebuilds_head(tmp_path, 
         assert len(run["data"]["sha256"]) == 64 and run["timings"]["seconds"] > 0
         assert (stage / "report.txt").read_text().count("\n") > 5
         assert not (stage / "ckpt" / "last.keras").exists()
+        assert (stage / "saved_model" / "saved_model.pb").is_file()
 
     r1 = json.loads((s1 / "report.json").read_text())
     assert set(r1["metrics"]["per_class"]) == {"neutral", "happiness", "surprise"}
@@ -105,6 +106,13 @@ def test_chain_writes_everything_resumes_after_kill_and_rebuilds_head(tmp_path, 
     for a, b in zip(m1.get_layer("backbone").get_weights(), m2.get_layer("backbone").get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     assert not np.array_equal(m1.layers[-1].get_weights()[0], m2.layers[-1].get_weights()[0])
+    # the SavedModel beside each model.keras serves the same predictions
+    import tensorflow as tf
+
+    faces = np.random.default_rng(0).random((4, 32, 32, 1), dtype=np.float32)
+    loaded = tf.saved_model.load(str(s2 / "saved_model"))  # kept: its variables die with it
+    served = loaded.serve(faces).numpy()
+    np.testing.assert_allclose(served, m2.predict(faces, verbose=0), atol=1e-5)
 
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["results"]["compact"]) == {"ferplus", "ckplus"}
@@ -249,3 +257,39 @@ def test_a_checkpoint_with_other_class_names_gets_its_head_rebuilt(tmp_path) -> 
     assert not np.allclose(k_new[:, 6], k_old[:, 6])  # contempt is not fear
     same = _initial_model(BACKBONES.get("compact"), cfg, jaffe, 32, None)
     np.testing.assert_allclose(same.layers[-1].get_weights()[0], k_old)  # same names: head kept as it is
+
+
+def test_mixed_precision_trains_resumes_and_saves_float32(tmp_path) -> None:
+    """The GPU path (auto = mixed_float16 where a GPU is seen), forced here on CPU: the network computes in float16
+    with a float32 softmax head and loss scaling, a killed run resumes, and every saved model is plain float32."""
+    import keras
+
+    from fer_edge.train import precision
+    from fer_edge.train.backbones import load_model
+    from fer_edge.train.trainer import train_stage
+
+    assert precision.resolve("auto") == ("mixed_float16" if precision.gpu_available() else "float32")
+    with pytest.raises(FerEdgeError, match="unknown precision"):
+        precision.resolve("fp8")
+    seen = {}
+
+    class Probe(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            seen["policy"] = precision.policy_of(self.model)
+            seen["head"] = self.model.get_layer("head").dtype_policy.name
+            seen["optimizer"] = type(self.model.optimizer).__name__
+
+    train, _ = bar_faces(96, seed=6)
+    val, _ = bar_faces(32, seed=7)
+    cfg = StageConfig(input_size=32, batch_size=16, augment=False, soft_labels=False, precision="mixed_float16",
+                      phases=(Phase("all", 1.0, 3e-3, 3),))
+    with pytest.raises(Killed):
+        train_stage(train, val, cfg, tmp_path / "mp", verbose=0, callbacks=[Probe(), epoch_hook(stop_after=1)])
+    res = train_stage(train, val, cfg, tmp_path / "mp", resume=True, verbose=0, callbacks=[Probe()])
+    assert seen == {"policy": "mixed_float16", "head": "float32", "optimizer": "LossScaleOptimizer"}
+    assert len(res.history["loss"]) == 3 and np.isfinite(res.history["loss"]).all()
+    for path in (res.model_path, tmp_path / "mp" / "ckpt" / "last.keras"):
+        model = load_model(path)
+        assert {layer.dtype_policy.name for layer in model._flatten_layers() if layer.weights} == {"float32"}
+    loss = res.history["loss"]
+    assert loss[-1] < 0.5 * loss[0], loss  # it learned in float16 (validation needs more steps for BatchNorm)

@@ -183,6 +183,15 @@ def load_model(path: str | Path) -> object:
         raise ModelError(f"{path}: not a readable Keras model ({type(exc).__name__}: {str(exc)[:120]})") from None
 
 
+def export_saved_model(model: object, target: str | Path) -> Path:
+    """Write ``model`` as a TensorFlow SavedModel folder (signature "serve"), whole or not at all."""
+    from fer_edge import atomic
+
+    with atomic.atomic_dir(target) as tmp:
+        model.export(str(tmp), format="tf_saved_model", verbose=False)
+    return Path(target)
+
+
 def unfreeze(model: object, fraction: float) -> None:
     """Make the top ``fraction`` of the backbone's layers trainable (0 = head only, 1 = all).
 

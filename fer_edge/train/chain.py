@@ -2,7 +2,8 @@
 a grid of them. Each stage starts from the previous stage's best model (head rebuilt when the class set changes)
 and is scored on a split that means something: the official test set, or subject-independent folds.
 
-Layout: ``OUT/<backbone>/<stage>/`` per stage (``folds/fold_NN/`` inside for CV stages), ``OUT/summary.{json,md}``.
+Layout: ``OUT/<backbone>/<stage>/`` per stage (model.keras, saved_model/, reports; ``folds/fold_NN/`` inside for
+CV stages), ``OUT/summary.{json,md}``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from fer_edge import atomic
 from fer_edge.data.types import FaceDataset
 from fer_edge.errors import FerEdgeError, ModelError
 from fer_edge.train import reports
-from fer_edge.train.backbones import BACKBONES
+from fer_edge.train.backbones import BACKBONES, export_saved_model
 from fer_edge.train.config import PROTOCOLS, STAGES, ChainConfig
 from fer_edge.train.folds import cv_folds, load_stage_data, official_parts, resolve_data, subject_holdout, subset
 from fer_edge.train.trainer import StageConfig, to_model_input, train_stage
@@ -316,6 +317,7 @@ def run_stage(ctx: _Ctx, backbone: str, stage: str, ds: FaceDataset, folder: Pat
               "fgsm_accuracy": fgsm, "fgsm_epsilon": sc.adv_epsilon, "adversarial": sc.adversarial,
               "best_val_accuracy": best_val}
     reports.write_report(report, folder)
+    export_saved_model(_load(folder / "model.keras"), folder / "saved_model")
     summary = {"accuracy": fold_info["mean"] if cv else m["accuracy"], "std": fold_info["std"] if cv else None,
                "folds": fold_info["folds"] if cv else None, "pooled_accuracy": m["accuracy"],
                "macro_f1": m["macro_f1"], "macro_recall": m["macro_recall"], "fgsm_accuracy": fgsm,

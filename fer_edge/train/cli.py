@@ -15,6 +15,7 @@ from fer_edge.cli import UserError
 from fer_edge.errors import FerEdgeError
 from fer_edge.train.backbones import BACKBONES
 from fer_edge.train.config import STAGES
+from fer_edge.train.precision import PRECISIONS
 from fer_edge.train.trainer import StageConfig
 
 _D = StageConfig()
@@ -68,7 +69,7 @@ def _pairs(values: tuple[str, ...]) -> dict[str, str]:
 
 OPTION_KEYS = ("backbone", "backbones", "chain", "out", "weights", "epochs", "fold_epochs", "batch_size", "lr",
                "input_size", "soft_labels", "class_weight", "adversarial", "adv_epsilon", "folds", "val_fraction",
-               "limit", "resume", "seed", "keep_fold_models")
+               "limit", "resume", "seed", "keep_fold_models", "precision")
 
 
 @click.command("train", cls=_OneLineCommand)
@@ -99,6 +100,8 @@ OPTION_KEYS = ("backbone", "backbones", "chain", "out", "weights", "epochs", "fo
               help="Weight of the loss on FGSM neighbours (0 = off).")
 @click.option("--adv-epsilon", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=_D.adv_epsilon,
               show_default=True, help="FGSM step (input range [0, 1]); also the epsilon of the reported FGSM accuracy.")
+@click.option("--precision", type=click.Choice(PRECISIONS), default=_D.precision, show_default=True,
+              help="auto = mixed_float16 where a GPU is seen, else float32 (models are saved as float32).")
 @click.option("--folds", type=click.IntRange(min=2), default=None,
               help="Subject folds for CV stages  [default: 10 for CK+, leave-one-subject-out for JAFFE].")
 @click.option("--val-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.1,

@@ -12,6 +12,7 @@ from fer_edge.errors import FerEdgeError
 from fer_edge.registry import Registry
 from fer_edge.train.adversarial import check as check_adversarial
 from fer_edge.train.backbones import BACKBONES, resolve_weights
+from fer_edge.train.precision import PRECISIONS
 from fer_edge.train.trainer import Phase, StageConfig
 
 PROTOCOLS = {
@@ -111,6 +112,8 @@ class ChainConfig:
             if c.schedule not in ("cosine", "plateau"):
                 raise FerEdgeError(f"stage {name}: schedule must be cosine or plateau")
             check_adversarial(c.adversarial, c.adv_epsilon)
+            if c.precision not in PRECISIONS:
+                raise FerEdgeError(f"stage {name}: unknown precision {c.precision!r}; choose {', '.join(PRECISIONS)}")
             if self.fold_epochs_for(name) < 1:
                 raise FerEdgeError(f"stage {name}: fold epochs must be >= 1")
         for b in self.backbones:

@@ -15,6 +15,7 @@ import numpy as np
 from fer_edge import atomic
 from fer_edge.data.types import FaceDataset
 from fer_edge.errors import FerEdgeError
+from fer_edge.train import precision
 from fer_edge.train.backbones import BACKBONES, build_classifier, rehead, unfreeze
 
 
@@ -50,6 +51,7 @@ class StageConfig:
     phases: tuple[Phase, ...] | None = None
     adversarial: float = 0.0         # weight of the FGSM-neighbour loss (0 = off); see fer_edge.train.adversarial
     adv_epsilon: float = 0.02        # FGSM step in [0, 1] input units
+    precision: str = "auto"          # auto (mixed_float16 on a GPU) | float32 | mixed_float16 | mixed_bfloat16
 
     def resolved_phases(self, transfer: bool) -> tuple[Phase, ...]:
         """From scratch: one phase, all layers. Transfer: head only, then the top blocks, then all, LR /10 each."""
@@ -256,6 +258,8 @@ def train_stage(train: FaceDataset, val: FaceDataset, cfg: StageConfig, out_dir:
     transfer = init is not None or cfg.weights not in ("none",)
     if model is None:
         model = _initial_model(spec, cfg, classes, size, init)
+    policy = precision.resolve(cfg.precision)
+    model = precision.with_policy(model, policy)
 
     phases = cfg.resolved_phases(transfer)
     total = sum(p.epochs for p in phases)
@@ -281,8 +285,11 @@ def train_stage(train: FaceDataset, val: FaceDataset, cfg: StageConfig, out_dir:
             from fer_edge.train.adversarial import wrap
 
             fit_model = wrap(model, cfg.adversarial, cfg.adv_epsilon)
+        optimizer = keras.optimizers.AdamW(_lr_schedule(cfg, phase, steps), weight_decay=cfg.weight_decay)
+        if policy == "mixed_float16":
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         fit_model.compile(
-            optimizer=keras.optimizers.AdamW(_lr_schedule(cfg, phase, steps), weight_decay=cfg.weight_decay),
+            optimizer=optimizer,
             loss=keras.losses.CategoricalCrossentropy(), metrics=[keras.metrics.CategoricalAccuracy("accuracy")],
         )
         if start_epoch and cfg.schedule == "cosine":
@@ -318,8 +325,8 @@ def _initial_model(spec: object, cfg: StageConfig, classes: tuple[str, ...], siz
 
 
 def _plain(model: object) -> object:
-    """The classifier to save: the model itself, or the one inside an adversarial wrapper."""
-    return getattr(model, "inner", model)
+    """The classifier to save: the model itself, or the one inside an adversarial wrapper, in float32."""
+    return precision.as_float32(getattr(model, "inner", model))
 
 
 def _cfg_dict(cfg: StageConfig) -> dict:
