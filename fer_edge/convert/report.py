@@ -77,7 +77,8 @@ def markdown(result: ConvertResult) -> str:
            f"({ev.get('protocol')}); Keras fp32 accuracy {100 * result.keras_accuracy:.2f}%",
            f"- calibration: {calib.get('n', '-')} faces of {calib.get('dataset', '-')} split "
            f"`{calib.get('split', '-')}`" if calib else "- calibration: none needed",
-           f"- status: degraded beyond {ev.get('degraded_above_points')} points ({ev.get('limit')})",
+           f"- an artifact is marked degraded when it loses more than {ev.get('degraded_above_points')} points "
+           f"({ev.get('limit')})",
            f"- conversion time: {result.seconds:.0f} s", "",
            "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     out += ["| " + " | ".join(cells(r)) + " |" for r in result.rows]
