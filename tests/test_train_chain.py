@@ -293,3 +293,35 @@ def test_mixed_precision_trains_resumes_and_saves_float32(tmp_path) -> None:
         assert {layer.dtype_policy.name for layer in model._flatten_layers() if layer.weights} == {"float32"}
     loss = res.history["loss"]
     assert loss[-1] < 0.5 * loss[0], loss  # it learned in float16 (validation needs more steps for BatchNorm)
+
+
+def test_swa_averages_the_last_epochs_and_keeps_the_average_only_if_it_validates(tmp_path) -> None:
+    import keras
+
+    from fer_edge.train.backbones import load_model
+    from fer_edge.train.trainer import train_stage
+
+    kept = {}
+
+    class Keep(keras.callbacks.Callback):  # the weights after each epoch, as the average should see them
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            kept[epoch] = [np.asarray(w) for w in self.model.get_layer("backbone").get_layer("s0_conv0").weights]
+
+    train, _ = bar_faces(96, seed=8)
+    val, _ = bar_faces(32, seed=9)
+    cfg = StageConfig(input_size=32, batch_size=16, augment=False, soft_labels=False, swa=2,
+                      phases=(Phase("all", 1.0, 3e-3, 3),))
+    res = train_stage(train, val, cfg, tmp_path / "swa", verbose=0, callbacks=[Keep()])
+    state = json.loads((tmp_path / "swa" / "ckpt" / "state.json").read_text())
+    swa = state["swa"]
+    assert swa["epochs"] == 2 and 0 <= swa["val_accuracy"] <= 1
+    assert not (tmp_path / "swa" / "ckpt" / "swa").exists()  # the kept epoch weights are cleaned up
+    model = load_model(res.model_path)
+    kernel = np.asarray(model.get_layer("backbone").get_layer("s0_conv0").kernel)
+    average = (kept[1][0] + kept[2][0]) / 2
+    if swa["used"]:
+        assert res.best_val_accuracy == swa["val_accuracy"] >= swa["best_epoch_val_accuracy"]
+        np.testing.assert_allclose(kernel, average, rtol=1e-5, atol=1e-7)
+    else:
+        assert res.best_val_accuracy == swa["best_epoch_val_accuracy"] > swa["val_accuracy"]
+        assert not np.allclose(kernel, average)

@@ -112,6 +112,8 @@ class ChainConfig:
             if c.schedule not in ("cosine", "plateau"):
                 raise FerEdgeError(f"stage {name}: schedule must be cosine or plateau")
             check_adversarial(c.adversarial, c.adv_epsilon)
+            if c.swa < 0:
+                raise FerEdgeError(f"stage {name}: --swa must be 0 (off) or a number of epochs, got {c.swa}")
             if c.precision not in PRECISIONS:
                 raise FerEdgeError(f"stage {name}: unknown precision {c.precision!r}; choose {', '.join(PRECISIONS)}")
             if self.fold_epochs_for(name) < 1:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -52,6 +53,7 @@ class StageConfig:
     adversarial: float = 0.0         # weight of the FGSM-neighbour loss (0 = off); see fer_edge.train.adversarial
     adv_epsilon: float = 0.02        # FGSM step in [0, 1] input units
     precision: str = "auto"          # auto (mixed_float16 on a GPU) | float32 | mixed_float16 | mixed_bfloat16
+    swa: int = 0                     # average the weights of the last N epochs (0 = off); kept if it validates better
 
     def resolved_phases(self, transfer: bool) -> tuple[Phase, ...]:
         """From scratch: one phase, all layers. Transfer: head only, then the top blocks, then all, LR /10 each."""
@@ -188,9 +190,9 @@ class _EpochLog:
 
         class Impl(keras.callbacks.Callback):
             def __init__(self, state: dict, ckpt: Path, best_path: Path, total_epochs: int,
-                         patience: int) -> None:
+                         patience: int, keep: int = 0) -> None:
                 super().__init__()
-                self.state, self.ckpt, self.best_path = state, ckpt, best_path
+                self.state, self.ckpt, self.best_path, self.keep = state, ckpt, best_path, keep
                 self.total, self.patience, self.t0 = total_epochs, patience, time.time()
                 self.done0 = state["epochs_done"]
 
@@ -211,6 +213,8 @@ class _EpochLog:
                     st["since_best"] += 1
                 with atomic.atomic_path(self.ckpt / "last.keras") as tmp:
                     _plain(self.model).save(tmp)
+                if self.keep:
+                    _keep_epoch_weights(self.model, self.ckpt / "swa", st["epochs_done"], self.keep)
                 atomic.write_json(self.ckpt / "state.json", st)
                 done = st["epochs_done"] - self.done0
                 per = (time.time() - self.t0) / max(done, 1)
@@ -294,12 +298,16 @@ def train_stage(train: FaceDataset, val: FaceDataset, cfg: StageConfig, out_dir:
         )
         if start_epoch and cfg.schedule == "cosine":
             fit_model.optimizer.iterations.assign(start_epoch * steps)
-        cbs = [_EpochLog(state, ckpt, out / "model.keras", total, cfg.patience)]
+        last_phase = pi == len(phases) - 1
+        cbs = [_EpochLog(state, ckpt, out / "model.keras", total, cfg.patience, cfg.swa if last_phase else 0)]
         if cfg.schedule == "plateau":
             cbs.append(keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=3, verbose=0))
         fit_model.fit(dtrain, validation_data=dval, epochs=phase.epochs, initial_epoch=start_epoch,
                       callbacks=cbs + list(callbacks or []), verbose=verbose)
         state["since_best"] = 0 if pi + 1 < len(phases) else state["since_best"]
+    if cfg.swa and "swa" not in state:
+        state["swa"] = _average_epochs(model, ckpt / "swa", cfg.swa, xt, dval, out / "model.keras", state["best"])
+        state["best"] = max(state["best"], state["swa"]["val_accuracy"])
     state.update(phase_index=len(phases), finished=True)
     atomic.write_json(state_file, state)
     seconds = time.time() - t_start
@@ -322,6 +330,56 @@ def _initial_model(spec: object, cfg: StageConfig, classes: tuple[str, ...], siz
     if int(init.output_shape[-1]) != len(classes):
         return rehead(init, len(classes), cfg.dropout)
     return init
+
+
+def _keep_epoch_weights(model: object, folder: Path, epoch: int, keep: int) -> None:
+    """Save this epoch's weights as folder/eNNNN.weights.h5 and drop all but the newest ``keep``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".e{epoch:04d}.tmp.weights.h5"  # Keras wants the .weights.h5 ending
+    _plain(model).save_weights(tmp)
+    tmp.replace(folder / f"e{epoch:04d}.weights.h5")
+    for old in sorted(folder.glob("e*.weights.h5"))[:-keep]:
+        old.unlink()
+
+
+def recompute_batchnorm(model: object, x: np.ndarray, batch: int = 256) -> None:
+    """BatchNorm moving mean/variance := their averages over batches of ``x`` (model in training mode, eagerly),
+    as weight averaging needs: the averaged weights never produced the statistics the layers hold."""
+    import keras
+
+    bns = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
+    saved = [layer.momentum for layer in bns]
+    order = np.random.default_rng(0).permutation(len(x))
+    for k, i in enumerate(range(0, max(len(x) - batch, 0) + 1, batch), start=1):
+        for layer in bns:
+            layer.momentum = (k - 1) / k  # a running average over the batches seen so far
+        model(x[order[i:i + batch]], training=True)
+    for layer, m in zip(bns, saved, strict=True):
+        layer.momentum = m
+
+
+def _average_epochs(model: object, folder: Path, n: int, x_train: np.ndarray, dval: object, best_path: Path,
+                    best: float) -> dict:
+    """SWA: average the weights of the last ``n`` epochs, recompute BatchNorm statistics, validate; the average
+    replaces the best-epoch model only if it validates at least as well."""
+    files = sorted(folder.glob("e*.weights.h5"))[-n:]
+    avg = _plain(model)
+    weights = []
+    for f in files:
+        avg.load_weights(f)
+        weights.append([np.asarray(w) for w in avg.get_weights()])
+    avg.set_weights([np.mean(ws, axis=0) for ws in zip(*weights, strict=True)])
+    recompute_batchnorm(avg, x_train)
+    avg.compile(loss="categorical_crossentropy", metrics=["categorical_accuracy"])
+    acc = float(avg.evaluate(dval, verbose=0, return_dict=True)["categorical_accuracy"])
+    used = acc >= best
+    if used:
+        with atomic.atomic_path(best_path) as tmp:
+            avg.save(tmp)
+    shutil.rmtree(folder, ignore_errors=True)
+    print(f"SWA of the last {len(files)} epochs: val_acc {acc:.4f} vs best epoch {best:.4f} -> "
+          f"{'kept' if used else 'not kept'}", flush=True)
+    return {"epochs": len(files), "val_accuracy": acc, "best_epoch_val_accuracy": best, "used": used}
 
 
 def _plain(model: object) -> object:
