@@ -363,6 +363,8 @@ def _average_epochs(model: object, folder: Path, n: int, x_train: np.ndarray, dv
     """SWA: average the weights of the last ``n`` epochs, recompute BatchNorm statistics, validate; the average
     replaces the best-epoch model only if it validates at least as well."""
     files = sorted(folder.glob("e*.weights.h5"))[-n:]
+    if not files:  # e.g. resumed after the averaging had already replaced the model
+        return {"epochs": 0, "val_accuracy": best, "best_epoch_val_accuracy": best, "used": False}
     avg = _plain(model)
     weights = []
     for f in files:

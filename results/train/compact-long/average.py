@@ -21,7 +21,7 @@ from fer_edge.train.backbones import load_model
 from fer_edge.train.chain import _mistakes
 from fer_edge.train.evaluate import evaluate, metrics, predict
 from fer_edge.train.folds import load_stage_data, official_parts, resolve_data
-from fer_edge.train.trainer import to_model_input
+from fer_edge.train.trainer import recompute_batchnorm, to_model_input
 
 run = Path(sys.argv[1] if len(sys.argv) > 1 else "runs/compact-long")
 counts = [int(n) for n in sys.argv[2:]] or [2, 4, 6, 8]
@@ -41,21 +41,6 @@ def scores(model: object) -> dict:
         out[name] = float((p.argmax(1) == y).mean())
         out[name + "_flip_tta"] = float(((p + pf).argmax(1) == y).mean())
     return out
-
-
-def recompute_batchnorm(model: object, x: np.ndarray, batch: int = 256) -> None:
-    """Moving mean/variance := their averages over batches of ``x`` (the model in training mode, eagerly)."""
-    import keras
-
-    bns = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
-    saved = [layer.momentum for layer in bns]
-    order = np.random.default_rng(0).permutation(len(x))
-    for k, i in enumerate(range(0, len(x) - batch + 1, batch), start=1):
-        for layer in bns:
-            layer.momentum = (k - 1) / k  # running average over the batches seen so far
-        model(x[order[i:i + batch]], training=True)
-    for layer, m in zip(bns, saved, strict=True):
-        layer.momentum = m
 
 
 results = {"best_epoch": scores(load_model(stage / "model.keras")), "epochs": len(epochs), "swa": {}}
