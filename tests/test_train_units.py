@@ -235,3 +235,24 @@ def test_config_file_applies_and_command_line_wins(monkeypatch, tmp_path) -> Non
     line = _one_line_error(["train", "--config", str(f), "--chain", "ferplus", "--data", "ferplus=/no/such"],
                            monkeypatch, tmp_path)
     assert "--data ferplus=/no/such: no such file or folder" in line  # the option replaced the file's chain
+
+
+def test_resume_accepts_a_plan_written_before_a_setting_existed(tmp_path) -> None:
+    """A run folder from before `swa`/`precision` existed resumes with their defaults, not with other values."""
+    from dataclasses import asdict
+
+    from fer_edge.train.chain import _check_resume
+    from fer_edge.train.trainer import StageConfig
+
+    plan = {"stage": "ferplus", "config": json.loads(json.dumps(asdict(StageConfig())))}
+    older = json.loads(json.dumps(plan))
+    del older["config"]["swa"], older["config"]["precision"]
+    (tmp_path / "plan.json").write_text(json.dumps(older))
+    _check_resume(tmp_path, plan)  # defaults: the same run
+    changed = json.loads(json.dumps(plan))
+    changed["config"]["swa"] = 3
+    with pytest.raises(FerEdgeError, match=r"config\.swa"):
+        _check_resume(tmp_path, changed)
+    changed["config"]["swa"], changed["config"]["epochs"] = 0, 5
+    with pytest.raises(FerEdgeError, match=r"config\.epochs"):
+        _check_resume(tmp_path, changed)

@@ -186,6 +186,9 @@ def _check_resume(folder: Path, plan: dict) -> None:
         atomic.write_json(f, plan)
         return
     old = json.loads(f.read_text())
+    # a setting added to StageConfig after the run started reads as its default, so such runs still resume
+    defaults = json.loads(json.dumps(asdict(StageConfig())))
+    old["config"] = {**{k: v for k, v in defaults.items() if k in plan.get("config", {})}, **old.get("config", {})}
     diff = sorted(k for k in set(old) | set(plan) if old.get(k) != plan.get(k))
     if "config" in diff:
         diff.remove("config")
