@@ -186,3 +186,23 @@ def test_bench_cli_without_data_still_measures_latency(tiny: Path, tmp_path: Pat
         assert r["latency_n"] >= 10 and sum(r["latency_samples"]) / 1e3 >= 0.2 * 0.9  # rounds of >= 0.2 s
     res = CliRunner().invoke(cli, ["bench", str(tiny), "--backends", "tensorrt"])
     assert res.exit_code != 0 and "not one of" in res.output
+
+
+def test_flip_tta_rows_score_what_the_runtime_classifier_gives(tiny: Path, subset: Path | None) -> None:
+    if subset is None:
+        pytest.skip("FERPlus absent: accuracy columns need labelled data")
+    from dataclasses import replace
+
+    from fer_edge.benchmarks.accuracy import load_faces
+    from fer_edge.runtime.classifier import Classifier
+
+    opts = replace(OPTS, backends=("onnxruntime",), precisions=("fp32",), flip_tta=True, batch_sizes=(1,))
+    doc = run_bench([tiny], subset, opts)
+    (row,) = doc["runs"][0]["rows"]
+    faces = load_faces(subset)
+    want = Classifier(tiny, backend="onnxruntime", precision="fp32", flip_tta=True).predict(faces.images)
+    assert row["accuracy"] == pytest.approx(np.mean(want.argmax(1) == faces.labels))
+    plain = Classifier(tiny, backend="onnxruntime", precision="fp32").predict(faces.images)
+    assert not np.allclose(plain, want, atol=1e-4)
+    assert doc["runs"][0]["settings"]["flip_tta"] is True
+    assert "note: flip TTA" in console_table(doc) and "flip TTA" in markdown(doc)

@@ -46,6 +46,22 @@ def test_probabilities_equal_classifier_predict_on_the_same_crops(dev_bundle: Pa
     np.testing.assert_allclose(one, ref, atol=1e-6)
 
 
+
+def test_flip_tta_averages_each_face_with_its_mirror_image(dev_bundle: Path) -> None:  # noqa: F811
+    rng = np.random.default_rng(1)
+    faces = [rng.integers(0, 256, (60, 60), dtype=np.uint8) for _ in range(3)]
+    plain = Classifier(dev_bundle)
+    tta = Classifier(dev_bundle, flip_tta=True)
+    want = (plain.predict(faces) + plain.predict([f[:, ::-1] for f in faces])) / 2
+    np.testing.assert_allclose(tta.predict(faces), want, atol=1e-6)
+    assert not np.allclose(plain.predict(faces), want, atol=1e-4)  # random faces are not symmetric
+    assert "flip TTA" in tta.describe()
+    pipe = Pipeline.from_bundle(dev_bundle, detector=None, flip_tta=True)
+    frame = face_frame()
+    got = pipe.process(frame, faces=_known(2)).faces
+    ref = tta.predict(pipe.crops(frame, _known(2)), bgr=True)
+    np.testing.assert_allclose([[e.probabilities[c] for c in pipe.classes] for e in got], ref, atol=1e-6)
+
 def test_crop_rule_matches_the_data_layer() -> None:
     data_faces = pytest.importorskip("fer_edge.data.faces")
     from fer_edge.runtime.geometry import square_box

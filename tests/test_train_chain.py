@@ -325,3 +325,36 @@ def test_swa_averages_the_last_epochs_and_keeps_the_average_only_if_it_validates
     else:
         assert res.best_val_accuracy == swa["best_epoch_val_accuracy"] > swa["val_accuracy"]
         assert not np.allclose(kernel, average)
+
+
+def test_a_model_moves_to_a_larger_input_with_its_weights(tmp_path) -> None:
+    import keras
+
+    from fer_edge.errors import ModelError
+    from fer_edge.train.backbones import BACKBONES, build_classifier, load_model, resize_input
+    from fer_edge.train.chain import check_start_weights
+    from fer_edge.train.trainer import train_stage
+
+    small = build_classifier(BACKBONES.get("compact"), 3, input_size=32)
+    path = tmp_path / "small.keras"
+    small.save(path)
+    assert resize_input(small, 32) is small
+    assert check_start_weights(path, "compact", 48) == 48  # no longer "does not match"
+    with pytest.raises(ModelError, match="not a fer-edge classifier"):
+        resize_input(keras.Sequential([keras.Input((32, 32, 1)), keras.layers.Flatten()]), 48)
+
+    seen = {}
+
+    class First(keras.callbacks.Callback):  # what training starts from, before any step
+        def on_train_begin(self, logs: dict | None = None) -> None:
+            seen.setdefault("weights", [np.asarray(w) for w in self.model.get_weights()])
+
+    train, _ = bar_faces(64, ("neutral", "happiness", "surprise"), seed=3)
+    val, _ = bar_faces(16, ("neutral", "happiness", "surprise"), seed=4)
+    cfg = StageConfig(input_size=48, weights=str(path), batch_size=16, augment=False, soft_labels=False,
+                      phases=(Phase("all", 1.0, 1e-3, 1),))
+    res = train_stage(train, val, cfg, tmp_path / "at48", verbose=0, callbacks=[First()])
+    assert load_model(res.model_path).input_shape[1:] == (48, 48, 1)
+    assert len(seen["weights"]) == len(small.get_weights())
+    for got, want in zip(seen["weights"], small.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, np.asarray(want))

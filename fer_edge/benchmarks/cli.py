@@ -76,6 +76,7 @@ def _default_threads() -> str:
 @click.option("--pipeline-frames", type=int, default=300, show_default=True, help="Frames for --pipeline.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="bench-results", show_default=True,
               help="Folder for results.json, results.csv, report.md, report.html.")
+@click.option("--flip-tta", is_flag=True, help="Classify each face and its mirror image, averaged (2 inferences).")
 @click.option("--quiet", is_flag=True, help="No progress lines.")
 def bench(bundles: tuple[str, ...], data: str | None, out_dir: str, quiet: bool, max_drop: float,
           **options: Any) -> None:

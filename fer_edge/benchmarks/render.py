@@ -75,6 +75,7 @@ def console_table(doc: dict[str, Any]) -> str:
         out.append("  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)))
         out += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
         out += [f"  {row_name(r)}: {r['status']}: {r['reason']}" for r in run["rows"] if r["reason"]]
+        out += [f"  note: {n}" for n in run.get("notes", [])]
         out += [f"  pipeline ({p['model']}): " + (pipeline_line(p) if p["status"] == "passed" else
                                                   f"failed: {p['reason']}") for p in run["pipeline"]]
     out.append("* = on the accuracy-vs-latency Pareto front; d acc = accuracy change vs the model's fp32 reference")

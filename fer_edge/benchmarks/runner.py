@@ -49,6 +49,7 @@ class BenchOptions:
     device_name: str | None = None
     pipeline: str | None = None
     pipeline_frames: int | None = 300
+    flip_tta: bool = False  # every row (and --pipeline) classifies each face and its mirror image, averaged
 
     def check(self) -> None:
         for name, values in (("--threads", self.threads), ("--batch-sizes", self.batch_sizes)):
@@ -253,7 +254,7 @@ def bench_bundle(bundle: Bundle, faces: acc.Faces, opts: BenchOptions, workdir: 
                     "min_time_s": opts.min_time_s,
                     "batch_sizes": list(opts.batch_sizes), "latency_input": str(lat_path),
                     "eval_input": str(eval_path) if eval_path and key not in preds else None,
-                    "predictions": str(pred_path)}
+                    "predictions": str(pred_path), "flip_tta": opts.flip_tta}
         res = _worker(spec_job, workdir, opts.timeout_s)
         if spec_job["eval_input"] and res.get("ok") and pred_path.is_file():
             preds[key] = np.load(pred_path).astype(np.int64)
@@ -286,7 +287,7 @@ def _pipeline(bundle: Bundle, rows: list[dict[str, Any]], opts: BenchOptions, wo
     entry.update(backend=best["backend"], precision=best["precision"], format=best["format"],
                  threads=best["threads"], model_only_p50_ms=best["latency_p50_ms"])
     kwargs = {"backend": best["backend"], "threads": best["threads"], "precision": best["precision"],
-              "max_frames": opts.pipeline_frames, "draw": False}
+              "max_frames": opts.pipeline_frames, "draw": False, "flip_tta": opts.flip_tta}
     job = {"mode": "pipeline", "source": opts.pipeline, "bundle": str(bundle.path), "kwargs": kwargs}
     res = _worker(job, workdir, opts.timeout_s)
     if not res.get("ok"):
@@ -308,6 +309,9 @@ def run_bench(bundles: list[str | Path], data: str | Path | None = None, opts: B
          f"faces: {faces.info.get('faces')} from {faces.info.get('dataset')}")
     rows: list[dict[str, Any]] = []
     notes: list[str] = []
+    if opts.flip_tta:
+        notes.append("flip TTA: every row classifies each face and its mirror image and averages them "
+                     "(two inferences per face, in latency and accuracy alike)")
     pipeline: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="fer-edge-bench-") as tmp:
         for spec in bundles:

@@ -32,7 +32,7 @@ def _runner(job: dict[str, Any], out: dict[str, Any]):
     """
     from fer_edge.bundle import load_bundle
     from fer_edge.runtime.backends import BACKENDS
-    from fer_edge.runtime.classifier import dequantize, quantize
+    from fer_edge.runtime.classifier import dequantize, flip_averaged, quantize
 
     out["stage"] = "bundle"
     bundle = load_bundle(job["bundle"])
@@ -60,7 +60,7 @@ def _runner(job: dict[str, Any], out: dict[str, Any]):
         raw = backend.invoke(quantize(x, in_dtype, art.input_quant))
         return dequantize(raw, art.output_quant).reshape(len(x), -1)
 
-    return run
+    return flip_averaged(run) if job.get("flip_tta") else run
 
 
 def measure(job: dict[str, Any]) -> dict[str, Any]:

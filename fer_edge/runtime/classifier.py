@@ -3,6 +3,7 @@ the manifest's parameters, and a backend picked from what is installed and what 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -53,11 +54,22 @@ def dequantize(y: np.ndarray, quant: dict | None) -> np.ndarray:
     return ((y.astype(np.float32) - quant["zero_point"]) * quant["scale"]).astype(np.float32)
 
 
+def flip_averaged(predict: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
+    """Test-time augmentation: ``predict`` on each NHWC face and its mirror image in one batch, averaged."""
+
+    def run(x: np.ndarray) -> np.ndarray:
+        p = predict(np.concatenate([x, x[:, :, ::-1]]))
+        return p.reshape(2, len(x), -1).mean(axis=0)
+
+    return run
+
+
 class Classifier:
-    """Face crops in, class probabilities out. ``Classifier(bundle_or_path, backend="auto", threads=1)``."""
+    """Face crops in, class probabilities out. ``Classifier(bundle_or_path, backend="auto", threads=1)``.
+    ``flip_tta``: average each face's prediction with its mirror image's (two inferences per face)."""
 
     def __init__(self, bundle: Bundle | str | Path, backend: str = "auto", threads: int | None = None,
-                 precision: str | None = None, format: str | None = None) -> None:
+                 precision: str | None = None, format: str | None = None, flip_tta: bool = False) -> None:
         self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
         self.backend_name, self.artifact = select(self.bundle, backend, precision, format)
         path = self.bundle.verify(self.artifact)
@@ -65,13 +77,18 @@ class Classifier:
         self.classes = self.bundle.manifest.classes
         self.input = self.bundle.manifest.input
         self._in_dtype = np.dtype(self.artifact.input_dtype)
+        self.flip_tta = bool(flip_tta)
+        self._run = flip_averaged(self._once) if self.flip_tta else self._once
+
+    def _once(self, x: np.ndarray) -> np.ndarray:
+        raw = self.backend.invoke(quantize(x, self._in_dtype, self.artifact.input_quant))
+        return dequantize(raw, self.artifact.output_quant).reshape(len(x), -1)
 
     def predict_tensor(self, x: np.ndarray) -> np.ndarray:
         """Preprocessed float32 NHWC batch -> (N, K) float32 probabilities."""
         if len(x) == 0:
             return np.zeros((0, len(self.classes)), np.float32)
-        raw = self.backend.invoke(quantize(x, self._in_dtype, self.artifact.input_quant))
-        return dequantize(raw, self.artifact.output_quant).reshape(len(x), -1)
+        return self._run(x)
 
     def predict(self, faces: list[np.ndarray] | np.ndarray, bgr: bool = False) -> np.ndarray:
         """uint8 face crops (gray or colour, any size) -> (N, K) probabilities in manifest class order."""
@@ -79,4 +96,5 @@ class Classifier:
 
     def describe(self) -> str:
         a = self.artifact
-        return f"{self.bundle.manifest.name} {a.format}/{a.precision} on {self.backend_name}"
+        tta = ", flip TTA" if self.flip_tta else ""
+        return f"{self.bundle.manifest.name} {a.format}/{a.precision} on {self.backend_name}{tta}"

@@ -36,10 +36,11 @@ from fer_edge.runtime.detectors import DETECTORS
               help="Camera/stream: process the newest frame, dropping those that arrive meanwhile; or every frame.")
 @click.option("--overlap/--no-overlap", default=True, show_default=True,
               help="Classify a frame while the next is read and detected (faster on 2+ cores, one frame later).")
+@click.option("--flip-tta", is_flag=True, help="Also classify each face's mirror image and average (2 inferences).")
 def run(camera: int | None, source: str | None, bundle: str | None, backend: str, threads: int | None,
         precision: str | None, detector: str, detector_model: str | None, show: bool, save: str | None,
         json_out: str | None, smooth: float, every: int, min_face: int, max_faces: int, redact: bool,
-        max_frames: int | None, size: str | None, latest: bool, overlap: bool) -> int:
+        max_frames: int | None, size: str | None, latest: bool, overlap: bool, flip_tta: bool) -> int:
     """Recognize expressions live from a camera, a stream, a video, an image or a folder.
 
     \b
@@ -69,7 +70,7 @@ def run(camera: int | None, source: str | None, bundle: str | None, backend: str
                    detector=detector, detector_model=detector_model, show=show, save=save, json_out=json_out,
                    smooth=smooth, every=every, min_face=min_face, max_faces=max_faces, redact=redact,
                    max_frames=max_frames, echo=echo, source_options=options, latest=latest,
-                   overlap=overlap)
+                   overlap=overlap, flip_tta=flip_tta)
     return 130 if summary.stopped_by.startswith("interrupted") else 0
 
 

@@ -53,11 +53,11 @@ class Pipeline:
     @classmethod
     def from_bundle(cls, bundle: str | Path | Bundle | None = None, backend: str = "auto", threads: int | None = None,
                     precision: str | None = None, detector: str | None = "auto", detector_model: str | None = None,
-                    min_face: int = 0, max_faces: int = 0, **options: Any) -> Pipeline:
+                    min_face: int = 0, max_faces: int = 0, flip_tta: bool = False, **options: Any) -> Pipeline:
         """A pipeline from a bundle folder (default: the bundled default model) and a detector by name
         (None = no detector: pass boxes to ``process``)."""
         clf = Classifier(bundle if bundle is not None else _default_bundle(), backend=backend, threads=threads,
-                         precision=precision)
+                         precision=precision, flip_tta=flip_tta)
         det = None
         if detector is not None:
             from fer_edge.runtime.detectors import get_detector

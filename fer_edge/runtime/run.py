@@ -37,7 +37,7 @@ def run(source: str | int | None = None, *, camera: int | None = None, bundle: s
         known_faces: KnownFaces | None = None, warmup: int = 0, draw: bool | None = None,
         echo: Callable[[str], None] | None = None, source_options: dict[str, Any] | None = None,
         pipeline: Pipeline | None = None, on_result: OnResult | None = None, latest: bool = True,
-        overlap: bool = True) -> Summary:
+        overlap: bool = True, flip_tta: bool = False) -> Summary:
     """Run a camera (``camera=0``) or a source (file, folder, image, URL) through the pipeline.
 
     Outputs: ``show`` (window), ``save`` (video file or image folder), ``json_out`` (file or ``-``). ``redact``
@@ -47,6 +47,7 @@ def run(source: str | int | None = None, *, camera: int | None = None, bundle: s
     ``latest``: a camera or stream hands over only its newest frame (frames that arrive while one is processed
     are dropped and counted); False processes every frame however far behind that falls. ``overlap``: classify
     each frame while the next is read and detected (see ``Pipeline.stream``); never for unrelated images.
+    ``flip_tta``: classify each face and its mirror image and average them (see ``Classifier``).
     """
     if (camera is None) == (source is None):
         raise FerEdgeError("give exactly one of --camera N or --source FILE|DIR|URL")
@@ -60,7 +61,7 @@ def run(source: str | int | None = None, *, camera: int | None = None, bundle: s
         pipeline = Pipeline.from_bundle(bundle, backend=backend, threads=threads, precision=precision,
                                         detector=detector,
                                         detector_model=detector_model, min_face=min_face, max_faces=max_faces,
-                                        every=every, smooth=smooth, margin=margin)
+                                        every=every, smooth=smooth, margin=margin, flip_tta=flip_tta)
     with open_source(spec, kind, latest=latest, **(source_options or {})) as src:
         return _loop(src, pipeline, show=show, save=save, json_out=json_out, redact=redact, max_frames=max_frames,
                      known_faces=known_faces, warmup=warmup, draw=draw, echo=echo, on_result=on_result,

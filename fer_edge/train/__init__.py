@@ -11,7 +11,7 @@ from typing import Any
 
 _EXPORTS = {
     "BACKBONES": "backbones", "Backbone": "backbones", "build_classifier": "backbones", "load_model": "backbones",
-    "rehead": "backbones", "unfreeze": "backbones",
+    "rehead": "backbones", "resize_input": "backbones", "unfreeze": "backbones",
     "Phase": "trainer", "StageConfig": "trainer", "StageResult": "trainer", "train_stage": "trainer",
     "ChainConfig": "config", "STAGES": "config", "config_from_settings": "config", "read_config_file": "config",
     "ChainResult": "chain", "run_chain": "chain", "transfer_head": "chain",

@@ -138,6 +138,24 @@ def build_classifier(spec: Backbone, n_classes: int, weights: str = "none", inpu
     return keras.Model(inp, out, name=f"fer_{spec.name}")
 
 
+def resize_input(model: object, size: int) -> object:
+    """The same classifier taking ``size`` px faces, weights copied: every fer-edge backbone ends in global average
+    pooling, so its weights do not depend on the input size. Fine-tuning a 48 px model at 64 px (upsampled faces,
+    larger feature maps, no more parameters) is a cheap way to more accuracy."""
+    if int(model.input_shape[1]) == size:
+        return model
+    if not model.name.startswith("fer_") or model.name[4:] not in BACKBONES:
+        raise ModelError(f"cannot resize {model.name!r}: not a fer-edge classifier")
+    spec = BACKBONES.get(model.name[4:])
+    new = build_classifier(spec, int(model.output_shape[-1]), "none", size, model.get_layer("head_dropout").rate)
+    try:
+        new.set_weights(model.get_weights())
+    except ValueError as exc:
+        raise FerEdgeError(f"{spec.name} weights depend on the input size; cannot move them to {size} px "
+                           f"({str(exc).splitlines()[0]})") from None
+    return new
+
+
 FRESH_BN_MOMENTUM = 0.99
 
 

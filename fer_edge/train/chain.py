@@ -91,10 +91,12 @@ def check_start_weights(path: str | Path, backbone: str, input_size: int | None)
         raise ModelError(f"--weights {path}: not a fer-edge classifier (no backbone/gap layers)")
     if model.name.startswith("fer_") and model.name[4:] != backbone:
         raise FerEdgeError(f"--weights {path} holds a {model.name[4:]} model; use --backbone {model.name[4:]}")
-    size = int(model.input_shape[1])
-    if input_size and input_size != size:
-        raise FerEdgeError(f"--input-size {input_size} does not match the {size} px input of --weights {path}")
-    return size
+    if input_size and input_size != int(model.input_shape[1]):
+        from fer_edge.train.backbones import resize_input
+
+        resize_input(model, input_size)  # fails here, before any data is read, if the weights cannot move
+        return input_size
+    return int(model.input_shape[1])
 
 
 def check_imagenet(backbone: str, size: int) -> None:

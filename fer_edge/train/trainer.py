@@ -17,7 +17,7 @@ from fer_edge import atomic
 from fer_edge.data.types import FaceDataset
 from fer_edge.errors import FerEdgeError
 from fer_edge.train import precision
-from fer_edge.train.backbones import BACKBONES, build_classifier, rehead, unfreeze
+from fer_edge.train.backbones import BACKBONES, build_classifier, rehead, resize_input, unfreeze
 
 
 @dataclass(frozen=True)
@@ -326,10 +326,10 @@ def _initial_model(spec: object, cfg: StageConfig, classes: tuple[str, ...], siz
     if isinstance(init, (str, Path)):  # a checkpoint: its head is rebuilt when its class names differ
         from fer_edge.train.chain import start_model
 
-        return start_model(init, classes, cfg.dropout, cfg.seed)[0]
-    if int(init.output_shape[-1]) != len(classes):
-        return rehead(init, len(classes), cfg.dropout)
-    return init
+        init = start_model(init, classes, cfg.dropout, cfg.seed)[0]
+    elif int(init.output_shape[-1]) != len(classes):
+        init = rehead(init, len(classes), cfg.dropout)
+    return resize_input(init, size)  # a 48 px model fine-tuned at --input-size 64: same weights, new input
 
 
 def _keep_epoch_weights(model: object, folder: Path, epoch: int, keep: int) -> None:
