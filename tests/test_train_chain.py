@@ -358,3 +358,40 @@ def test_a_model_moves_to_a_larger_input_with_its_weights(tmp_path) -> None:
     assert len(seen["weights"]) == len(small.get_weights())
     for got, want in zip(seen["weights"], small.get_weights(), strict=True):
         np.testing.assert_array_equal(got, np.asarray(want))
+
+
+def test_a_teacher_joins_the_targets_by_class_name(tmp_path, monkeypatch, capsys) -> None:
+    from fer_edge.train import trainer
+    from fer_edge.train.backbones import BACKBONES, build_classifier
+    from fer_edge.train.distill import teacher_probabilities
+    from fer_edge.train.evaluate import predict
+
+    # a teacher at another input size whose head lists the classes in another order (run.json says which)
+    teacher = build_classifier(BACKBONES.get("compact"), 3, input_size=40)
+    folder = tmp_path / "teacher"
+    folder.mkdir()
+    teacher.save(folder / "model.keras")
+    order = ("surprise", "neutral", "happiness")
+    (folder / "run.json").write_text(json.dumps({"classes": list(order)}))
+    train, _ = bar_faces(48, ("neutral", "happiness", "surprise"), seed=5)
+    val, _ = bar_faces(16, ("neutral", "happiness", "surprise"), seed=6)
+
+    x = trainer.to_model_input(train.images, 40)
+    raw = (predict(teacher, x) + predict(teacher, x[:, :, ::-1])) / 2
+    want = raw[:, [order.index(c) for c in train.classes]]
+    got = teacher_probabilities(folder / "model.keras", train)
+    np.testing.assert_allclose(got, want / want.sum(1, keepdims=True), atol=1e-5)
+
+    seen = []
+    real = trainer.make_dataset
+    monkeypatch.setattr(trainer, "make_dataset", lambda x, y, *a, **k: seen.append(y) or real(x, y, *a, **k))
+    cfg = StageConfig(input_size=32, batch_size=16, augment=False, soft_labels=False, teacher_weight=0.25,
+                      teacher=str(folder / "model.keras"), phases=(Phase("all", 1.0, 1e-3, 1),))
+    trainer.train_stage(train, val, cfg, tmp_path / "student", verbose=0)
+    onehot = np.eye(3, dtype=np.float32)[train.local_labels()]
+    np.testing.assert_allclose(seen[0], 0.75 * onehot + 0.25 * got, atol=1e-5)
+    assert "25% of the targets" in capsys.readouterr().out
+
+    other, _ = bar_faces(16, ("neutral", "fear"), seed=7)
+    with pytest.raises(FerEdgeError, match="has no fear output"):
+        teacher_probabilities(folder / "model.keras", other)

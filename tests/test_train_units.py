@@ -165,6 +165,8 @@ def _one_line_error(args: list[str], monkeypatch, tmp_path) -> str:
     (["--backbone", "vgg19", "--backbones", "compact"], "not both"),
     (["--weights", "imagenet"], "compact has no imagenet weights"),
     (["--weights", "nowhere/model.keras"], "no such model file"),
+    (["--teacher", "nowhere/teacher.keras"], "--teacher nowhere/teacher.keras: no such model file"),
+    (["--teacher-weight", "1.5"], "--teacher-weight"),
     (["--data", "ferplus=/no/such/dir"], "no such file or folder"),
     (["--data", "ferplus"], "name=path"),
     (["--config", "missing.yaml"], "no such file"),

@@ -69,7 +69,7 @@ def _pairs(values: tuple[str, ...]) -> dict[str, str]:
 
 OPTION_KEYS = ("backbone", "backbones", "chain", "out", "weights", "epochs", "fold_epochs", "batch_size", "lr",
                "input_size", "soft_labels", "class_weight", "adversarial", "adv_epsilon", "folds", "val_fraction",
-               "limit", "resume", "seed", "keep_fold_models", "precision", "swa")
+               "limit", "resume", "seed", "keep_fold_models", "precision", "swa", "teacher", "teacher_weight")
 
 
 @click.command("train", cls=_OneLineCommand)
@@ -102,6 +102,10 @@ OPTION_KEYS = ("backbone", "backbones", "chain", "out", "weights", "epochs", "fo
               show_default=True, help="FGSM step (input range [0, 1]); also the epsilon of the reported FGSM accuracy.")
 @click.option("--swa", type=click.IntRange(min=0), default=_D.swa, show_default=True, metavar="N",
               help="Average the weights of the last N epochs (BatchNorm recomputed); kept if it validates better.")
+@click.option("--teacher", default=_D.teacher, metavar="PATH",
+              help="Distill: a stronger .keras model's flip-averaged predictions join the training targets.")
+@click.option("--teacher-weight", type=click.FloatRange(0, 1), default=_D.teacher_weight, show_default=True,
+              help="Share of the teacher's predictions in the targets.")
 @click.option("--precision", type=click.Choice(PRECISIONS), default=_D.precision, show_default=True,
               help="auto = mixed_float16 where a GPU is seen, else float32 (models are saved as float32).")
 @click.option("--folds", type=click.IntRange(min=2), default=None,

@@ -114,6 +114,10 @@ class ChainConfig:
             check_adversarial(c.adversarial, c.adv_epsilon)
             if c.swa < 0:
                 raise FerEdgeError(f"stage {name}: --swa must be 0 (off) or a number of epochs, got {c.swa}")
+            if c.teacher and not Path(c.teacher).is_file():
+                raise FerEdgeError(f"--teacher {c.teacher}: no such model file")
+            if not 0 <= c.teacher_weight <= 1:
+                raise FerEdgeError(f"stage {name}: --teacher-weight must be in [0, 1], got {c.teacher_weight}")
             if c.precision not in PRECISIONS:
                 raise FerEdgeError(f"stage {name}: unknown precision {c.precision!r}; choose {', '.join(PRECISIONS)}")
             if self.fold_epochs_for(name) < 1:

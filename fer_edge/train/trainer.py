@@ -54,6 +54,8 @@ class StageConfig:
     adv_epsilon: float = 0.02        # FGSM step in [0, 1] input units
     precision: str = "auto"          # auto (mixed_float16 on a GPU) | float32 | mixed_float16 | mixed_bfloat16
     swa: int = 0                     # average the weights of the last N epochs (0 = off); kept if it validates better
+    teacher: str = ""                # PATH of a stronger .keras model whose predictions join the targets ("" = none)
+    teacher_weight: float = 0.5      # share of the teacher's predictions in the training targets
 
     def resolved_phases(self, transfer: bool) -> tuple[Phase, ...]:
         """From scratch: one phase, all layers. Transfer: head only, then the top blocks, then all, LR /10 each."""
@@ -270,6 +272,14 @@ def train_stage(train: FaceDataset, val: FaceDataset, cfg: StageConfig, out_dir:
     t_start = time.time()
     xt, xv = to_model_input(train.images, size), to_model_input(val.images, size)
     yt, yv = targets(train, cfg.soft_labels, cfg.label_smoothing), targets(val, False, 0.0)
+    if cfg.teacher:
+        from fer_edge.train.distill import distilled_targets, teacher_probabilities
+
+        tp = teacher_probabilities(cfg.teacher, train)
+        yt = distilled_targets(yt, tp, cfg.teacher_weight)
+        agree = float((tp.argmax(1) == train.local_labels()).mean())
+        print(f"teacher {cfg.teacher}: {cfg.teacher_weight:.0%} of the targets (it agrees with {agree:.1%} of the "
+              f"{len(tp)} training labels)", flush=True)
     wt = class_weights(train.local_labels(), len(classes), cfg.class_weight)[train.local_labels()]
     dtrain = make_dataset(xt, yt, wt.astype(np.float32), cfg.batch_size, True, cfg.augment, cfg.seed)
     dval = make_dataset(xv, yv, None, 256, False, False, cfg.seed)

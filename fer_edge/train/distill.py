@@ -1,0 +1,38 @@
+"""Knowledge distillation: a stronger model (a larger input, a bigger backbone) teaches a stage. Its predictions on
+the stage's training faces, each averaged with its mirror image's, are mixed into the training targets, so a small
+edge model learns the teacher's soft view of every face. Static: computed once per stage, before training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from fer_edge.data.types import FaceDataset
+from fer_edge.errors import FerEdgeError
+
+
+def teacher_probabilities(path: str | Path, ds: FaceDataset) -> np.ndarray:
+    """(N, K) teacher probabilities over ``ds.classes`` for every face of ``ds`` (flip-averaged, renormalized
+    over the stage's classes). The teacher must know every class of the stage, by name."""
+    from fer_edge.train.backbones import load_model
+    from fer_edge.train.evaluate import predict
+    from fer_edge.train.gradcam import class_names
+    from fer_edge.train.trainer import to_model_input
+
+    model = load_model(path)
+    names = class_names(path, int(model.output_shape[-1]))
+    missing = [c for c in ds.classes if c not in names]
+    if missing:
+        raise FerEdgeError(f"--teacher {path} has no {', '.join(missing)} output (it knows {', '.join(names)})")
+    x = to_model_input(ds.images, int(model.input_shape[1]))
+    p = (predict(model, x) + predict(model, x[:, :, ::-1])) / 2
+    p = p[:, [names.index(c) for c in ds.classes]]
+    return (p / np.clip(p.sum(axis=1, keepdims=True), 1e-8, None)).astype(np.float32)
+
+
+def distilled_targets(y: np.ndarray, teacher: np.ndarray, weight: float) -> np.ndarray:
+    """``(1 - weight) * y + weight * teacher``: the labels (or vote distributions) with the teacher's view."""
+    if not 0 <= weight <= 1:
+        raise FerEdgeError(f"--teacher-weight must be in [0, 1], got {weight}")
+    return ((1 - weight) * y + weight * teacher).astype(np.float32)
