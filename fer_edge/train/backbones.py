@@ -141,7 +141,7 @@ def build_classifier(spec: Backbone, n_classes: int, weights: str = "none", inpu
 def resize_input(model: object, size: int) -> object:
     """The same classifier taking ``size`` px faces, weights copied: every fer-edge backbone ends in global average
     pooling, so its weights do not depend on the input size. Fine-tuning a 48 px model at 64 px (upsampled faces,
-    larger feature maps, no more parameters) is a cheap way to more accuracy."""
+    larger feature maps, no more parameters) gave the default model 1.3 points (results/train/compact-64)."""
     if int(model.input_shape[1]) == size:
         return model
     if not model.name.startswith("fer_") or model.name[4:] not in BACKBONES:
