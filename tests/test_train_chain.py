@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -49,6 +50,17 @@ def two_stages() -> dict:
     return {"ferplus": first, "ckplus": second}
 
 
+def _weight_groups(path: Path) -> set[str]:
+    """Top-level groups of a .keras file's weights (an optimizer saved with the model adds "optimizer")."""
+    import io
+    import zipfile
+
+    import h5py
+
+    with zipfile.ZipFile(path) as z, h5py.File(io.BytesIO(z.read("model.weights.h5")), "r") as f:
+        return set(f.keys())
+
+
 def test_chain_writes_everything_resumes_after_kill_and_rebuilds_head(tmp_path, two_stages, capsys) -> None:
     from fer_edge.train.backbones import load_model
     from fer_edge.train.chain import run_chain
@@ -87,6 +99,7 @@ def test_chain_writes_everything_resumes_after_kill_and_rebuilds_head(tmp_path, 
         assert (stage / "report.txt").read_text().count("\n") > 5
         assert not (stage / "ckpt" / "last.keras").exists()
         assert (stage / "saved_model" / "saved_model.pb").is_file()
+        assert _weight_groups(stage / "model.keras") == {"layers", "vars"}  # no optimizer moments in the model
 
     r1 = json.loads((s1 / "report.json").read_text())
     assert set(r1["metrics"]["per_class"]) == {"neutral", "happiness", "surprise"}

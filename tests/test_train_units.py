@@ -167,6 +167,7 @@ def _one_line_error(args: list[str], monkeypatch, tmp_path) -> str:
     (["--weights", "nowhere/model.keras"], "no such model file"),
     (["--teacher", "nowhere/teacher.keras"], "--teacher nowhere/teacher.keras: no such model file"),
     (["--teacher-weight", "1.5"], "--teacher-weight"),
+    (["--augment", "heavy"], "--augment"),
     (["--data", "ferplus=/no/such/dir"], "no such file or folder"),
     (["--data", "ferplus"], "name=path"),
     (["--config", "missing.yaml"], "no such file"),
@@ -258,3 +259,33 @@ def test_resume_accepts_a_plan_written_before_a_setting_existed(tmp_path) -> Non
     changed["config"]["swa"], changed["config"]["epochs"] = 0, 5
     with pytest.raises(FerEdgeError, match=r"config\.epochs"):
         _check_resume(tmp_path, changed)
+    boolean = json.loads(json.dumps(older))
+    boolean["config"]["augment"] = True  # before the levels, augment was true/false
+    (tmp_path / "plan.json").write_text(json.dumps(boolean))
+    _check_resume(tmp_path, plan)
+    with pytest.raises(FerEdgeError, match=r"config\.augment"):
+        _check_resume(tmp_path, {**plan, "config": {**plan["config"], "augment": "light"}})
+
+
+def test_augment_levels() -> None:
+    """none passes faces through; light only flips and shifts (a flat face stays flat, no intensity goes past the
+    face's own range); strong also changes contrast and brightness and erases patches."""
+    from fer_edge.train.trainer import StageConfig, make_dataset
+
+    assert [StageConfig(augment=a).augment for a in (True, False, "true", "Light")] == ["strong", "none", "strong",
+                                                                                        "light"]
+    with pytest.raises(FerEdgeError, match="augment: expected one of strong, light, none"):
+        StageConfig(augment="heavy")
+    flat = np.full((64, 48, 48, 1), 0.5, np.float32)
+    faces = bar_faces(64, size=48, seed=0)[0].images[..., :1].astype(np.float32) / 255
+    y = np.zeros((64, 2), np.float32)
+
+    def first_batch(x: np.ndarray, level: str) -> np.ndarray:
+        return np.asarray(next(iter(make_dataset(x, y, None, 64, True, level, 0)))[0])
+
+    assert np.array_equal(np.sort(first_batch(faces, "none").ravel()), np.sort(faces.ravel()))
+    assert np.allclose(first_batch(flat, "light"), 0.5, atol=1e-6)
+    assert not np.allclose(first_batch(flat, "strong"), 0.5, atol=1e-2)
+    light = first_batch(faces, "light")
+    assert not np.allclose(np.sort(light.ravel()), np.sort(faces.ravel()))  # shifted by fractions of a pixel
+    assert light.min() >= faces.min() - 1e-6 and light.max() <= faces.max() + 1e-6  # no new intensities

@@ -25,7 +25,7 @@ from fer_edge.train import reports
 from fer_edge.train.backbones import BACKBONES, export_saved_model
 from fer_edge.train.config import PROTOCOLS, STAGES, ChainConfig
 from fer_edge.train.folds import cv_folds, load_stage_data, official_parts, resolve_data, subject_holdout, subset
-from fer_edge.train.trainer import StageConfig, to_model_input, train_stage
+from fer_edge.train.trainer import StageConfig, augment_level, to_model_input, train_stage
 
 # ----------------------------------------------------------------------------------------------- models
 
@@ -191,6 +191,8 @@ def _check_resume(folder: Path, plan: dict) -> None:
     # a setting added to StageConfig after the run started reads as its default, so such runs still resume
     defaults = json.loads(json.dumps(asdict(StageConfig())))
     old["config"] = {**{k: v for k, v in defaults.items() if k in plan.get("config", {})}, **old.get("config", {})}
+    if "augment" in old["config"]:  # runs from before the levels said true/false
+        old["config"]["augment"] = augment_level(old["config"]["augment"])
     diff = sorted(k for k in set(old) | set(plan) if old.get(k) != plan.get(k))
     if "config" in diff:
         diff.remove("config")

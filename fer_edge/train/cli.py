@@ -16,7 +16,7 @@ from fer_edge.errors import FerEdgeError
 from fer_edge.train.backbones import BACKBONES
 from fer_edge.train.config import STAGES
 from fer_edge.train.precision import PRECISIONS
-from fer_edge.train.trainer import StageConfig
+from fer_edge.train.trainer import AUGMENT_LEVELS, StageConfig
 
 _D = StageConfig()
 
@@ -68,8 +68,9 @@ def _pairs(values: tuple[str, ...]) -> dict[str, str]:
 
 
 OPTION_KEYS = ("backbone", "backbones", "chain", "out", "weights", "epochs", "fold_epochs", "batch_size", "lr",
-               "input_size", "soft_labels", "class_weight", "adversarial", "adv_epsilon", "folds", "val_fraction",
-               "limit", "resume", "seed", "keep_fold_models", "precision", "swa", "teacher", "teacher_weight")
+               "input_size", "soft_labels", "class_weight", "augment", "adversarial", "adv_epsilon", "folds",
+               "val_fraction", "limit", "resume", "seed", "keep_fold_models", "precision", "swa", "teacher",
+               "teacher_weight")
 
 
 @click.command("train", cls=_OneLineCommand)
@@ -96,6 +97,8 @@ OPTION_KEYS = ("backbone", "backbones", "chain", "out", "weights", "epochs", "fo
               help="Train on FERPlus vote distributions, or on majority labels.")
 @click.option("--class-weight", type=click.Choice(["none", "sqrt", "balanced"]), default=_D.class_weight,
               show_default=True)
+@click.option("--augment", type=click.Choice(AUGMENT_LEVELS), default=_D.augment, show_default=True,
+              help="strong: flip, rotate, shift, zoom, contrast, brightness, erasing; light: flip and small shift.")
 @click.option("--adversarial", type=click.FloatRange(min=0), default=_D.adversarial, show_default=True,
               help="Weight of the loss on FGSM neighbours (0 = off).")
 @click.option("--adv-epsilon", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=_D.adv_epsilon,

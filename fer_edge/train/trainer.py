@@ -45,7 +45,7 @@ class StageConfig:
     soft_labels: bool = True         # train on vote distributions where the dataset has them
     class_weight: str = "none"       # none | sqrt | balanced
     label_smoothing: float = 0.0
-    augment: bool = True
+    augment: str = "strong"          # strong | light (flip, small shift: a last polishing run) | none
     patience: int = 10
     dropout: float = 0.4
     seed: int = 0
@@ -56,6 +56,9 @@ class StageConfig:
     swa: int = 0                     # average the weights of the last N epochs (0 = off); kept if it validates better
     teacher: str = ""                # PATH of a stronger .keras model whose predictions join the targets ("" = none)
     teacher_weight: float = 0.5      # share of the teacher's predictions in the training targets
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "augment", augment_level(self.augment))
 
     def resolved_phases(self, transfer: bool) -> tuple[Phase, ...]:
         """From scratch: one phase, all layers. Transfer: head only, then the top blocks, then all, LR /10 each."""
@@ -115,11 +118,30 @@ def targets(ds: FaceDataset, soft: bool, smoothing: float) -> np.ndarray:
     return y.astype(np.float32)
 
 
-def augmenter(seed: int) -> object:
-    """Face-safe augmentation, run in the input pipeline (never inside the exported model)."""
+AUGMENT_LEVELS = ("strong", "light", "none")
+
+
+def augment_level(value: object) -> str:
+    """An ``augment`` setting as one of AUGMENT_LEVELS; True and False (older configs) read as strong and none."""
+    text = str(value).lower()
+    level = {"true": "strong", "yes": "strong", "on": "strong", "false": "none", "no": "none", "off": "none"}.get(
+        text, text)
+    if level not in AUGMENT_LEVELS:
+        raise FerEdgeError(f"augment: expected one of {', '.join(AUGMENT_LEVELS)}, got {value!r}")
+    return level
+
+
+def augmenter(seed: int, level: str = "strong") -> object:
+    """Face-safe augmentation, run in the input pipeline (never inside the exported model). ``light`` keeps only
+    the flip and a small shift, for a last run that polishes a model on faces close to the real ones."""
     import keras
     from keras import layers
 
+    if level == "light":
+        return keras.Sequential([
+            layers.RandomFlip("horizontal", seed=seed),
+            layers.RandomTranslation(0.05, 0.05, fill_mode="reflect", seed=seed + 2),
+        ], name="augment")
     return keras.Sequential([
         layers.RandomFlip("horizontal", seed=seed),
         layers.RandomRotation(0.04, fill_mode="reflect", seed=seed + 1),
@@ -151,20 +173,22 @@ def random_erasing(x: object, seed: int, p: float = 0.5) -> object:
 
 
 def make_dataset(x: np.ndarray, y: np.ndarray, w: np.ndarray | None, batch: int, train: bool,
-                 augment: bool, seed: int) -> object:
+                 augment: str | bool, seed: int) -> object:
+    """Batched (x, y[, w]); training batches shuffled and augmented at ``augment`` level (strong adds erasing)."""
     import tensorflow as tf
 
+    level = augment_level(augment)
     parts = (x, y) if w is None else (x, y, w)
     ds = tf.data.Dataset.from_tensor_slices(parts)
     if train:
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch)
-    if train and augment:
-        aug = augmenter(seed)
+    if train and level != "none":
+        aug = augmenter(seed, level)
 
         def apply(xb: object, *rest: object) -> tuple:
             xb = tf.clip_by_value(aug(xb, training=True), 0.0, 1.0)
-            return (random_erasing(xb, seed), *rest)
+            return (random_erasing(xb, seed) if level == "strong" else xb, *rest)
 
         ds = ds.map(apply, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
@@ -395,8 +419,16 @@ def _average_epochs(model: object, folder: Path, n: int, x_train: np.ndarray, dv
 
 
 def _plain(model: object) -> object:
-    """The classifier to save: the model itself, or the one inside an adversarial wrapper, in float32."""
-    return precision.as_float32(getattr(model, "inner", model))
+    """The classifier to save: the model itself, or the one inside an adversarial wrapper, in float32, without
+    its optimizer (whose moments would triple the file; every load, --resume included, compiles afresh)."""
+    import keras
+
+    plain = precision.as_float32(getattr(model, "inner", model))
+    if getattr(plain, "optimizer", None) is None:
+        return plain
+    copy = keras.Model.from_config(plain.get_config())  # clone_model would compile it with the same optimizer
+    copy.set_weights(plain.get_weights())
+    return copy
 
 
 def _cfg_dict(cfg: StageConfig) -> dict:
