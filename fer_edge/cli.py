@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "bundle": "fer_edge.convert.cli:bundle",
     "run": "fer_edge.runtime.cli:run",
     "demo": "fer_edge.runtime.cli:demo",
+    "serve": "fer_edge.runtime.serve.cli:serve",
     "bench": "fer_edge.benchmarks.cli:bench",
     "report": "fer_edge.benchmarks.cli:report",
     "devices": "fer_edge.devices.cli:devices",
