@@ -82,9 +82,10 @@ def test_sigint_shuts_down_cleanly_with_outputs_finalized(dev_bundle: Path, tmp_
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--camera", "99"], "error: camera 99 not found"),
+    (["--camera", "99", "--open-timeout", "0"], "error: camera 99 not found"),
     (["--source", "/no/such.mp4"], "error: source /no/such.mp4 not found"),
-    (["--source", "http://127.0.0.1:9/none.mjpg"], "cannot be opened"),
+    (["--source", "http://127.0.0.1:9/none.mjpg", "--open-timeout", "0"], "cannot be opened"),
+    (["--source", "http://127.0.0.1:9/none.mjpg", "--open-timeout", "1"], "format); retried for 1 s (--open-timeout)"),
     (["--source", "{clip}", "--backend", "openvino"], "no artifact for backend openvino; the bundle has"),
 ])
 def test_bad_input_is_one_line_and_nonzero(dev_bundle: Path, args: list[str], message: str) -> None:  # noqa: F811
@@ -164,3 +165,149 @@ def test_run_on_an_rtsp_camera_writes_json_lines(dev_bundle: Path, tmp_path: Pat
     frames = [x["frame"] for x in lines]
     assert len(lines) == 20 and frames == sorted(set(frames)) and sum(len(x["faces"]) > 0 for x in lines) >= 15
     assert "20 frames" in res.stdout + res.stderr and "Traceback" not in res.stderr
+
+
+def _start_live(tmp_path: Path, url: str, *args: str) -> subprocess.Popen[str]:
+    """`fer-edge run` on a live stream (the default bundle: no TensorFlow), returned once JSON lines flow."""
+    proc = subprocess.Popen([sys.executable, "-m", "fer_edge.cli", "run", "--source", url, *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=ENV)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        lines = [p for p in tmp_path.rglob("*jsonl*") if p.is_file() and p.stat().st_size > 2000]
+        if lines:
+            return proc
+        time.sleep(0.1)
+    proc.kill()
+    raise AssertionError(proc.communicate()[1][-2000:])
+
+
+def _stop(proc: subprocess.Popen[str], sig: int) -> tuple[str, str]:
+    proc.send_signal(sig)
+    try:
+        return proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def _frames_of(summary: str) -> int:
+    return int(summary.split(" frames,")[0].split()[-1])
+
+
+def _readable_frames(video: Path) -> int:
+    """Frames cv2 actually decodes from ``video`` (a playable file)."""
+    cap = cv2.VideoCapture(str(video))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    cap.release()
+    return n
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])
+def test_sigterm_and_sighup_stop_like_ctrl_c_with_exit_0(tmp_path: Path, sig: str) -> None:
+    """The done-when of issue 13: a service stop (SIGTERM; SIGHUP alike) during `run --save out.mp4 --json
+    out.jsonl` leaves a playable video and valid JSON lines, prints the summary and exits 0."""
+    video, jsonl = tmp_path / "out.mp4", tmp_path / "out.jsonl"
+    with mjpeg_server(face_frame(size=(320, 240)), fps=30) as srv:
+        proc = _start_live(tmp_path, srv.url, "--save", str(video), "--json", str(jsonl))
+        time.sleep(0.5)
+        out, err = _stop(proc, getattr(signal, sig))
+    assert proc.returncode == 0, err[-2000:]
+    assert f"stopped ({sig})" in out and "Traceback" not in err
+    frames = _frames_of(out)
+    records = [json.loads(x) for x in jsonl.read_text().splitlines()]
+    assert len(records) == frames > 0 and all("faces" in r for r in records)
+    assert _readable_frames(video) == frames
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl", "out.mp4"]
+
+
+def test_segmented_live_run_survives_sigterm_and_a_kill(tmp_path: Path) -> None:
+    """--segment: finished segments are playable files at once, so a kill (a power cut, as far as the process
+    can tell) loses only the open one; JSON lines are appended and whole; the next start sweeps the killed run's
+    temp file, numbers on and appends."""
+    video, jsonl = tmp_path / "cam.mp4", tmp_path / "cam.jsonl"
+    args = ["--save", str(video), "--json", str(jsonl), "--segment", "1"]
+    with mjpeg_server(face_frame(size=(320, 240)), fps=30) as srv:
+        proc = _start_live(tmp_path, srv.url, *args)
+        deadline = time.monotonic() + 60
+        while len(list(tmp_path.glob("cam-*.mp4"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        proc.kill()  # SIGKILL: nothing of ours runs
+        proc.communicate()
+        kept = sorted(tmp_path.glob("cam-*.mp4"))
+        assert len(kept) >= 2 and all(_readable_frames(v) > 0 for v in kept)
+        lines = jsonl.read_text().splitlines()
+        assert lines and all(json.loads(x)["faces"] is not None for x in lines)
+        assert any(p.name.startswith(".cam-") for p in tmp_path.iterdir())  # the open segment, never finalized
+
+        proc = _start_live(tmp_path, srv.url, *args)
+        deadline = time.monotonic() + 60
+        while len(list(tmp_path.glob("cam-*.mp4"))) < len(kept) + 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        out, err = _stop(proc, signal.SIGTERM)
+    assert proc.returncode == 0, err[-2000:]
+    assert "stopped (SIGTERM)" in out
+    segments = sorted(tmp_path.glob("cam-*.mp4"))
+    assert segments[:len(kept)] == kept and len(segments) > len(kept)
+    names = [int(p.stem.split("-")[1]) for p in segments]
+    assert names == list(range(len(segments)))  # numbered on after the killed run's segments
+    new_frames = sum(_readable_frames(v) for v in segments[len(kept):])
+    assert new_frames == _frames_of(out)
+    all_lines = [json.loads(x) for x in jsonl.read_text().splitlines()]
+    assert len(all_lines) == len(lines) + _frames_of(out)  # appended, nothing replaced
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # the killed run's temp swept
+
+
+def _start_waiting(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], Path]:
+    """`fer-edge run` started on a camera or stream that is not there yet; returns once it says it waits."""
+    err = tmp_path / "stderr.txt"
+    with err.open("w") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "fer_edge.cli", "run", *args], stdout=subprocess.PIPE,
+                                stderr=fh, text=True, cwd=REPO, env=ENV)
+    deadline = time.monotonic() + 60
+    while "is not ready" not in err.read_text() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if proc.poll() is not None or "is not ready" not in err.read_text():
+        proc.kill()
+        raise AssertionError(err.read_text()[-2000:])
+    return proc, err
+
+
+def test_a_camera_that_comes_up_late_is_waited_for(tmp_path: Path) -> None:
+    """--open-timeout: the first open of a stream is retried with backoff until it answers."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "late.jsonl"
+    proc, err = _start_waiting(tmp_path, "--source", f"http://127.0.0.1:{port}/stream.mjpg", "--json", str(out),
+                               "--max-frames", "5", "--open-timeout", "60")
+    try:
+        time.sleep(1.0)  # a few failed attempts
+        with mjpeg_server(face_frame(size=(320, 240)), fps=30, port=port):
+            proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err.read_text()[-2000:]
+    assert "is not ready; retrying for up to 60 s (--open-timeout)" in err.read_text()
+    assert len(out.read_text().splitlines()) == 5
+
+
+def test_sigterm_while_waiting_for_the_camera_exits_0(tmp_path: Path) -> None:
+    proc, err = _start_waiting(tmp_path, "--camera", "99", "--json", str(tmp_path / "c.jsonl"),
+                               "--open-timeout", "120")
+    out, _ = _stop(proc, signal.SIGTERM)
+    assert proc.returncode == 0, err.read_text()[-2000:]
+    assert "stopped (SIGTERM) while waiting for the source" in out and "Traceback" not in err.read_text()
+
+
+def test_segment_needs_a_file_output() -> None:
+    res = fer_edge("run", "--source", str(sample_clip()), "--segment", "10")
+    assert res.returncode == 2 and "--segment applies to a video --save" in res.stderr
+    res = fer_edge("run", "--source", str(sample_clip()), "--json", "-", "--segment", "10")
+    assert res.returncode == 2 and "--segment applies" in res.stderr

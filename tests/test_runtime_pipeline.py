@@ -162,8 +162,8 @@ def test_redact_blurs_faces_in_saved_frames(dev_bundle: Path, tmp_path: Path) ->
     run(str(tmp_path / "in.png"), bundle=dev_bundle, detector=None, known_faces=known, save=tmp_path / "plain")
     run(str(tmp_path / "in.png"), bundle=dev_bundle, detector=None, known_faces=known, save=tmp_path / "red",
         redact=True)
-    plain = cv2.imread(str(tmp_path / "plain" / "in.jpg"))
-    red = cv2.imread(str(tmp_path / "red" / "in.jpg"))
+    plain = cv2.imread(str(tmp_path / "plain" / "in.png"))  # a named image keeps its name and format
+    red = cv2.imread(str(tmp_path / "red" / "in.png"))
     x, y, w, h = box
     inner = (slice(y + 10, y + h - 10), slice(x + 10, x + w - 10))
     detail = [cv2.Laplacian(cv2.cvtColor(im[inner], cv2.COLOR_BGR2GRAY), cv2.CV_64F).var() for im in (plain, red)]

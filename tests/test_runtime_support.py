@@ -145,10 +145,10 @@ class MJPEGServer:
     """A multipart/x-mixed-replace JPEG stream on 127.0.0.1 (like an IP camera), in a thread.
 
     ``drop_after``: the first connection is closed after that many frames (a dropped stream); later ones
-    stream until ``close()``. ``fps`` paces the frames.
+    stream until ``close()``. ``fps`` paces the frames; ``port`` 0 = any free one.
     """
 
-    def __init__(self, frame: np.ndarray, fps: float = 25.0, drop_after: int | None = None) -> None:
+    def __init__(self, frame: np.ndarray, fps: float = 25.0, drop_after: int | None = None, port: int = 0) -> None:
         ok, buf = cv2.imencode(".jpg", frame)
         assert ok
         self.jpeg = buf.tobytes()
@@ -185,7 +185,7 @@ class MJPEGServer:
                     pass
                 self.close_connection = True
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/stream.mjpg"
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import click
 
 from fer_edge.runtime.backends import BACKENDS
 from fer_edge.runtime.detectors import DETECTORS
+from fer_edge.runtime.outputs import VIDEO_SUFFIXES
 
 
 @click.command()
@@ -37,17 +39,31 @@ from fer_edge.runtime.detectors import DETECTORS
 @click.option("--overlap/--no-overlap", default=True, show_default=True,
               help="Classify a frame while the next is read and detected (faster on 2+ cores, one frame later).")
 @click.option("--flip-tta", is_flag=True, help="Also classify each face's mirror image and average (2 inferences).")
+@click.option("--segment", type=click.FloatRange(min=1.0), default=None, metavar="SECONDS",
+              help="Write the video in rolling files of SECONDS (OUT-00000.mp4, OUT-00001.mp4, ...; numbering goes "
+                   "on after a restart) and append JSON lines in place, fsync'ed as often: a power cut loses at most "
+                   "the open segment.")
+@click.option("--open-timeout", type=click.FloatRange(min=0.0), default=30.0, show_default=True, metavar="SECONDS",
+              help="Keep retrying the first open of a camera or stream this long, with backoff (a camera that comes "
+                   "up late at boot); 0 = fail at once.")
 def run(camera: int | None, source: str | None, bundle: str | None, backend: str, threads: int | None,
         precision: str | None, detector: str, detector_model: str | None, show: bool, save: str | None,
         json_out: str | None, smooth: float, every: int, min_face: int, max_faces: int, redact: bool,
-        max_frames: int | None, size: str | None, latest: bool, overlap: bool, flip_tta: bool) -> int:
+        max_frames: int | None, size: str | None, latest: bool, overlap: bool, flip_tta: bool,
+        segment: float | None, open_timeout: float) -> int:
     """Recognize expressions live from a camera, a stream, a video, an image or a folder.
+
+    SIGINT (Ctrl-C), SIGTERM and SIGHUP stop after the current frame: outputs finalized, summary printed, exit 0
+    (130 after Ctrl-C). An output that fails (disk full, I/O error) is reported in one line, exit 1; the others
+    are kept.
 
     \b
     fer-edge run --camera 0 --show
     fer-edge run --source clip.mp4 --save out.mp4 --json out.jsonl
     fer-edge run --source rtsp://cam/stream --json - --every 3
+    fer-edge run --camera 0 --save /var/lib/fer-edge/cam.mp4 --json /var/lib/fer-edge/cam.jsonl --segment 300
     """
+    from fer_edge.runtime.lifecycle import exit_code
     from fer_edge.runtime.run import run as run_
 
     if camera is None and source is None:
@@ -56,6 +72,9 @@ def run(camera: int | None, source: str | None, bundle: str | None, backend: str
         raise click.UsageError("--camera and --source cannot be used together")
     if redact and not save and not json_out:
         raise click.UsageError("--redact applies to saved outputs: add --save (or drop --redact)")
+    video = save is not None and Path(save).suffix.lower() in VIDEO_SUFFIXES
+    if segment is not None and not video and json_out in (None, "-"):
+        raise click.UsageError("--segment applies to a video --save OUT.mp4 or a --json FILE")
     options = {}
     if size is not None:
         if camera is None:
@@ -70,8 +89,9 @@ def run(camera: int | None, source: str | None, bundle: str | None, backend: str
                    detector=detector, detector_model=detector_model, show=show, save=save, json_out=json_out,
                    smooth=smooth, every=every, min_face=min_face, max_faces=max_faces, redact=redact,
                    max_frames=max_frames, echo=echo, source_options=options, latest=latest,
-                   overlap=overlap, flip_tta=flip_tta)
-    return 130 if summary.stopped_by.startswith("interrupted") else 0
+                   overlap=overlap, flip_tta=flip_tta, segment=segment, open_timeout=open_timeout,
+                   notify=_echo(True))
+    return exit_code(summary.stopped_by)
 
 
 @click.command()

@@ -1,22 +1,40 @@
-"""Where results go: an annotated video (atomic: temp file renamed at the end), annotated images, JSON lines."""
+"""Where results go: JSON lines, annotated images (``video_out``: annotated video). Every file is written beside its
+target and renamed into place, or appended line by line in ``--segment`` mode; a write that fails raises
+OutputError naming the output, so the run can drop that one and keep the others (``output_set``)."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
+import time
 from pathlib import Path
 from typing import Any, TextIO
 
 import cv2
 import numpy as np
 
-from fer_edge.atomic import atomic_path, write_bytes
+from fer_edge.atomic import atomic_path, sweep_stale, write_bytes
 from fer_edge.errors import FerEdgeError
 from fer_edge.runtime.types import FrameResult
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mkv", ".mov", ".m4v"})
-FOURCC = {".avi": "MJPG"}  # everything else: mp4v
+IMAGE_OUT_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})  # encoded as named
+
+
+class OutputError(FerEdgeError):
+    """An output that cannot be written (disk full, I/O error, read-only file system); the others are kept."""
+
+    exit_code = 1
+
+
+def output_error(label: str, exc: BaseException) -> OutputError:
+    """One line naming the output and why it failed (``--json out.jsonl: No space left on device``)."""
+    if isinstance(exc, OutputError):
+        return exc
+    why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
+    return OutputError(f"{label}: {why}")
 
 # One JSON line per frame. "name" appears for image and folder sources.
 FRAME_SCHEMA: dict[str, Any] = {
@@ -59,91 +77,126 @@ def frame_record(result: FrameResult, name: str = "") -> dict[str, Any]:
 
 
 class JsonLinesSink:
-    """JSON lines to a file (written beside it, renamed into place on close) or to stdout (``-``, flushed per line)."""
+    """JSON lines to a file or to stdout (``-``), flushed after every line.
 
-    def __init__(self, target: str | Path) -> None:
+    A file is written beside its target and renamed into place on ``close(ok=True)``; with ``append`` it is
+    appended to in place instead (a torn last line, from a power cut, is cut off first) and fsync'ed every
+    ``sync_every`` seconds and on close, so a live run loses at most the lines of the last interval.
+    """
+
+    def __init__(self, target: str | Path, append: bool = False, sync_every: float | None = None) -> None:
         self.target = str(target)
+        self.label = f"--json {self.target}"
+        self.append = bool(append)
+        self.sync_every = sync_every
         self._stack = contextlib.ExitStack()
+        self._synced = time.monotonic()
+        self.lines = 0
         if self.target == "-":
             self.fh: TextIO = sys.stdout
             self.path = None
-        else:
-            self.path = Path(self.target)
-            tmp = self._stack.enter_context(atomic_path(self.path))
-            self.fh = self._stack.enter_context(tmp.open("w", encoding="utf-8"))
-        self.lines = 0
+            return
+        self.path = Path(self.target)
+        try:
+            if self.append:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                _cut_torn_line(self.path)
+                self.fh = self._stack.enter_context(self.path.open("a", encoding="utf-8", buffering=1))
+            else:
+                tmp = self._stack.enter_context(atomic_path(self.path))
+                self.fh = self._stack.enter_context(tmp.open("w", encoding="utf-8", buffering=1))
+        except OSError as exc:
+            self._stack.close()
+            raise output_error(self.label, exc) from None
 
     def write(self, result: FrameResult, name: str = "") -> None:
-        self.fh.write(json.dumps(frame_record(result, name), separators=(",", ":")) + "\n")
-        if self.path is None:
+        try:
+            self.fh.write(json.dumps(frame_record(result, name), separators=(",", ":")) + "\n")
             self.fh.flush()
+            if self.sync_every is not None and time.monotonic() - self._synced >= self.sync_every:
+                self.sync()
+        except OSError as exc:
+            raise output_error(self.label, exc) from None
         self.lines += 1
 
-    def close(self, ok: bool = True) -> None:
-        """Finalize (rename into place) when ``ok``, else discard the partial file."""
-        exc = None if ok else RuntimeError("run failed")
-        self._stack.__exit__(type(exc) if exc else None, exc, None)
-
-    def describe(self) -> str:
-        return "stdout" if self.path is None else str(self.path)
-
-
-class VideoSink:
-    """Annotated frames into a video file; the size comes from the first frame. Written to a temp file beside
-    the target and renamed into place on ``close(ok=True)``."""
-
-    def __init__(self, target: str | Path, fps: float = 30.0) -> None:
-        self.path = Path(target)
-        self.fps = float(fps) if fps and 1 <= fps <= 240 else 30.0
-        self._stack = contextlib.ExitStack()
-        self._tmp = self._stack.enter_context(atomic_path(self.path))
-        self.writer: cv2.VideoWriter | None = None
-        self.size: tuple[int, int] | None = None
-        self.frames = 0
-
-    def write(self, image: np.ndarray, name: str = "") -> None:
-        if image.ndim == 2:
-            image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-        h, w = image.shape[:2]
-        if self.writer is None:
-            fourcc = cv2.VideoWriter_fourcc(*FOURCC.get(self.path.suffix.lower(), "mp4v"))
-            self.writer = cv2.VideoWriter(str(self._tmp), fourcc, self.fps, (w, h))
-            if not self.writer.isOpened():
-                self.close(ok=False)
-                raise FerEdgeError(f"cannot write video {self.path} (no encoder for {self.path.suffix} here)")
-            self.size = (w, h)
-        if (w, h) != self.size:  # folders of mixed sizes: fit into the first frame's size
-            image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
-        self.writer.write(image)
-        self.frames += 1
+    def sync(self) -> None:
+        """Push the written lines to the disk (fsync), not only to the OS."""
+        if self.path is not None and not self.fh.closed:
+            self.fh.flush()
+            os.fsync(self.fh.fileno())
+        self._synced = time.monotonic()
 
     def close(self, ok: bool = True) -> None:
-        if self.writer is not None:
-            self.writer.release()
-            self.writer = None
-        good = ok and self.frames > 0
-        exc = None if good else RuntimeError("no frames")
-        self._stack.__exit__(type(exc) if exc else None, exc, None)
+        """Finalize (rename into place) when ``ok``, else discard the partial file; appended lines always stay."""
+        try:
+            if self.append and ok and self.path is not None:
+                self.sync()
+            exc = None if ok or self.append else RuntimeError("run failed")
+            self._stack.__exit__(type(exc) if exc else None, exc, None)
+        except OSError as exc:
+            raise output_error(self.label, exc) from None
 
     def describe(self) -> str:
-        return str(self.path) if self.frames else f"{self.path} (not written: no frames)"
+        if self.path is None:
+            return "stdout"
+        return f"{self.path} ({self.lines} lines appended)" if self.append else str(self.path)
+
+
+def _cut_torn_line(path: Path) -> None:
+    """Truncate ``path`` after its last newline (a line half-written when the power went)."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return
+    if size == 0:
+        return
+    with path.open("rb+") as fh:
+        fh.seek(max(0, size - 65536))
+        tail = fh.read()
+        if tail.endswith(b"\n"):
+            return
+        cut = tail.rfind(b"\n")
+        keep = size - len(tail) + cut + 1 if cut >= 0 else (0 if size <= 65536 else size)
+        fh.truncate(keep)
 
 
 class ImageDirSink:
-    """Annotated frames as JPEG (or PNG) files in a folder, each written atomically."""
+    """Annotated frames as image files in a folder, each written atomically. A named frame keeps its name and
+    format (``face.png`` -> ``DIR/face.png``; a format OpenCV cannot encode gets ``.png`` added), so images of
+    one folder never collide; unnamed frames are ``frame_000000.jpg``..."""
 
-    def __init__(self, target: str | Path, ext: str = ".jpg") -> None:
+    def __init__(self, target: str | Path) -> None:
         self.path = Path(target)
-        self.path.mkdir(parents=True, exist_ok=True)
-        self.ext = ext
+        self.label = f"--save {target}"
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise output_error(self.label, exc) from None
+        sweep_stale(self.path)
         self.frames = 0
+        self._used: set[str] = set()
 
-    def write(self, image: np.ndarray, name: str = "") -> None:
-        stem = Path(name).stem if name else f"frame_{self.frames:06d}"
-        ok, buf = cv2.imencode(self.ext, image)
+    def name_for(self, name: str) -> str:
+        """The output file name of a frame (unique within this run)."""
+        base = Path(name).name if name else f"frame_{self.frames:06d}.jpg"
+        if Path(base).suffix.lower() not in IMAGE_OUT_SUFFIXES:
+            base += ".png"
+        out, n = base, 1
+        while out.lower() in self._used:
+            n += 1
+            out = f"{Path(base).stem}-{n}{Path(base).suffix}"
+        self._used.add(out.lower())
+        return out
+
+    def write(self, image: np.ndarray, name: str = "", t: float | None = None) -> None:
+        out = self.name_for(name)
+        ok, buf = cv2.imencode(Path(out).suffix, image)
         if not ok:
-            raise FerEdgeError(f"cannot encode {self.ext} images")
-        write_bytes(self.path / f"{stem}{self.ext}", buf.tobytes())
+            raise OutputError(f"{self.label}: cannot encode {Path(out).suffix} images")
+        try:
+            write_bytes(self.path / out, buf.tobytes(), sweep=False)
+        except OSError as exc:
+            raise output_error(self.label, exc) from None
         self.frames += 1
 
     def close(self, ok: bool = True) -> None:
@@ -153,11 +206,13 @@ class ImageDirSink:
         return f"{self.path}/ ({self.frames} images)"
 
 
-def open_sink(target: str | Path, fps: float = 30.0) -> VideoSink | ImageDirSink:
-    """A video sink for a video suffix, else an image folder."""
+def open_sink(target: str | Path, fps: float = 30.0, segment: float | None = None) -> Any:
+    """A video sink for a video suffix (rolling ``segment``-second files when given), else an image folder."""
+    from fer_edge.runtime.video_out import SegmentedVideoSink, VideoSink
+
     p = Path(target)
     if p.suffix.lower() in VIDEO_SUFFIXES:
-        return VideoSink(p, fps)
+        return SegmentedVideoSink(p, fps, segment) if segment else VideoSink(p, fps)
     if p.suffix and not p.is_dir():
         raise FerEdgeError(f"--save {target}: use a video file ({', '.join(sorted(VIDEO_SUFFIXES))}) or a folder")
     return ImageDirSink(p)

@@ -1,15 +1,13 @@
 """``run(...)``: a source through the pipeline into outputs, with a clean stop on end of input, ``max_frames``,
-Ctrl-C (SIGINT) or a window's q/Esc; outputs are finalized and a summary returned in every one of those cases."""
+a stop signal (SIGINT, SIGTERM, SIGHUP: see ``lifecycle``) or a window's q/Esc; outputs are finalized and a summary
+returned in every one of those cases. An output that fails is dropped, the others kept (``output_set``)."""
 
 from __future__ import annotations
 
 import os
-import signal
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +15,12 @@ import cv2
 import numpy as np
 
 from fer_edge.errors import FerEdgeError
-from fer_edge.runtime.outputs import JsonLinesSink, open_sink
+from fer_edge.runtime.lifecycle import StopRequest, stop_on_signals
+from fer_edge.runtime.notify import notifier
+from fer_edge.runtime.output_set import Outputs, refuse_overlap
 from fer_edge.runtime.overlay import draw as draw_overlay
 from fer_edge.runtime.pipeline import Pipeline
-from fer_edge.runtime.sources import Frame, SourceBase, open_source
+from fer_edge.runtime.sources import Frame, OpenCancelled, SourceBase, open_source
 from fer_edge.runtime.stats import StageTimes, Summary
 from fer_edge.runtime.types import Face, FrameResult
 
@@ -37,129 +37,149 @@ def run(source: str | int | None = None, *, camera: int | None = None, bundle: s
         known_faces: KnownFaces | None = None, warmup: int = 0, draw: bool | None = None,
         echo: Callable[[str], None] | None = None, source_options: dict[str, Any] | None = None,
         pipeline: Pipeline | None = None, on_result: OnResult | None = None, latest: bool = True,
-        overlap: bool = True, flip_tta: bool = False) -> Summary:
+        overlap: bool = True, flip_tta: bool = False, segment: float | None = None, open_timeout: float = 0.0,
+        stop: StopRequest | None = None, notify: Callable[[str], None] | None = None) -> Summary:
     """Run a camera (``camera=0``) or a source (file, folder, image, URL) through the pipeline.
 
-    Outputs: ``show`` (window), ``save`` (video file or image folder), ``json_out`` (file or ``-``). ``redact``
-    blurs faces in everything saved. ``known_faces(frame_index, name)`` returns boxes to use instead of
-    detecting (None = detect; ``detector=None`` when all boxes are known). ``echo`` receives the summary text
-    at the end, even when the source fails. ``on_result(frame, result)`` is called for every frame (untimed).
-    ``latest``: a camera or stream hands over only its newest frame (frames that arrive while one is processed
-    are dropped and counted); False processes every frame however far behind that falls. ``overlap``: classify
-    each frame while the next is read and detected (see ``Pipeline.stream``); never for unrelated images.
-    ``flip_tta``: classify each face and its mirror image and average them (see ``Classifier``).
+    Outputs: ``show`` (window), ``save`` (video file or image folder), ``json_out`` (file or ``-``); one that is
+    the source or inside a source folder is refused. ``redact`` blurs faces in everything saved. ``segment``:
+    video in rolling files of that many seconds and JSON lines appended in place (see ``SegmentedVideoSink``).
+    ``open_timeout``: seconds to keep retrying the first open of a camera or stream (``notify`` hears about the
+    wait). ``stop``: a StopRequest another thread may set; SIGINT/SIGTERM/SIGHUP set it in the main thread.
+    ``known_faces(frame_index, name)`` returns boxes to use instead of detecting (None = detect;
+    ``detector=None`` when all boxes are known). ``echo`` receives the summary text at the end, even when the
+    source fails. ``on_result(frame, result)`` is called for every frame (untimed). ``latest``: a camera or
+    stream hands over only its newest frame (frames that arrive while one is processed are dropped and counted);
+    False processes every frame however far behind that falls. ``overlap``: classify each frame while the next
+    is read and detected (see ``Pipeline.stream``); never for unrelated images. ``flip_tta``: classify each face
+    and its mirror image and average them (see ``Classifier``).
     """
     if (camera is None) == (source is None):
         raise FerEdgeError("give exactly one of --camera N or --source FILE|DIR|URL")
     if max_frames is not None and max_frames < 1:
         raise FerEdgeError(f"--max-frames must be >= 1, got {max_frames}")
-    if show:
-        check_gui()
+    if segment is not None and segment <= 0:
+        raise FerEdgeError(f"--segment must be > 0 seconds, got {segment}")
     spec = str(camera) if camera is not None else str(source)
     kind = "camera" if camera is not None else None
-    if pipeline is None:
-        pipeline = Pipeline.from_bundle(bundle, backend=backend, threads=threads, precision=precision,
-                                        detector=detector,
-                                        detector_model=detector_model, min_face=min_face, max_faces=max_faces,
-                                        every=every, smooth=smooth, margin=margin, flip_tta=flip_tta)
-    with open_source(spec, kind, latest=latest, **(source_options or {})) as src:
-        return _loop(src, pipeline, show=show, save=save, json_out=json_out, redact=redact, max_frames=max_frames,
-                     known_faces=known_faces, warmup=warmup, draw=draw, echo=echo, on_result=on_result,
-                     overlap=overlap)
+    refuse_overlap(spec, kind, save, json_out)
+    if show:
+        check_gui()
+    with stop_on_signals(stop) as stop:
+        if pipeline is None:
+            pipeline = Pipeline.from_bundle(bundle, backend=backend, threads=threads, precision=precision,
+                                            detector=detector, detector_model=detector_model, min_face=min_face,
+                                            max_faces=max_faces, every=every, smooth=smooth, margin=margin,
+                                            flip_tta=flip_tta)
+        try:
+            src = open_source(spec, kind, latest=latest, open_timeout=open_timeout, stop=stop, notify=notify,
+                              **(source_options or {}))
+        except OpenCancelled as exc:  # a service stopped while its camera was still coming up
+            summary = Summary(source=exc.source, model=pipeline.classifier.describe(),
+                              stopped_by=f"{stop.reason()} while waiting for the source")
+            if echo is not None:
+                echo(summary.format())
+            return summary
+        notifier().ready(status=f"reading {src.describe()}")  # systemd Type=notify: started (no-op elsewhere)
+        with src:
+            return _loop(src, pipeline, stop, show=show, save=save, json_out=json_out, redact=redact,
+                         max_frames=max_frames, known_faces=known_faces, warmup=warmup, draw=draw, echo=echo,
+                         on_result=on_result, overlap=overlap, segment=segment)
 
 
-def _loop(src: SourceBase, pipe: Pipeline, *, show: bool, save: str | Path | None, json_out: str | Path | None,
-          redact: bool, max_frames: int | None, known_faces: KnownFaces | None, warmup: int,
-          draw: bool | None, echo: Callable[[str], None] | None, on_result: OnResult | None,
-          overlap: bool = True) -> Summary:
+def _loop(src: SourceBase, pipe: Pipeline, stop: StopRequest, *, show: bool, save: str | Path | None,
+          json_out: str | Path | None, redact: bool, max_frames: int | None, known_faces: KnownFaces | None,
+          warmup: int, draw: bool | None, echo: Callable[[str], None] | None, on_result: OnResult | None,
+          overlap: bool = True, segment: float | None = None) -> Summary:
     summary = Summary(source=src.describe(), model=pipe.classifier.describe(),
                       detector=getattr(pipe.detector, "name", "none (known boxes)"))
     times = StageTimes()
     independent = src.kind in ("image", "folder")  # unrelated images: no tracking or smoothing across them
-    sinks: dict[str, Any] = {}
+    outputs: Outputs | None = None
+    watchdog = notifier()
     ok = False
     fps_shown = 0.0
     timed_frames, t_start = 0, None
     try:
-        if save is not None:
-            sinks["saved"] = open_sink(save, getattr(src, "fps", 0.0) or 30.0)
-        if json_out is not None:
-            sinks["json"] = JsonLinesSink(json_out)
-        video, jsonl = sinks.get("saved"), sinks.get("json")
-        drawing = bool(show or video is not None) if draw is None else draw
-        with _stop_on_sigint() as stop:
+        outputs = Outputs(save, json_out, getattr(src, "fps", 0.0) or 30.0, segment)
+        consumers = bool(show or on_result is not None)
 
-            def inputs() -> Iterator[tuple[tuple[Frame, float], np.ndarray, int, float, list[Face] | None]]:
-                frames, read = iter(src), 0
-                while not stop.is_set():
-                    if max_frames is not None and read >= max_frames:
-                        summary.stopped_by = f"--max-frames {max_frames}"
-                        return
-                    t0 = time.perf_counter()
-                    try:
-                        frame = next(frames)
-                    except StopIteration:
-                        return
-                    decode_ms = (time.perf_counter() - t0) * 1e3
-                    read += 1
-                    if independent:
-                        pipe.reset()
-                    boxes = known_faces(frame.index, frame.name) if known_faces is not None else None
-                    yield (frame, decode_ms), frame.image, frame.index, frame.time, boxes
+        def inputs() -> Iterator[tuple[tuple[Frame, float], np.ndarray, int, float, list[Face] | None]]:
+            frames, read = iter(src), 0
+            while not stop.is_set():
+                if max_frames is not None and read >= max_frames:
+                    summary.stopped_by = f"--max-frames {max_frames}"
+                    return
+                t0 = time.perf_counter()
+                try:
+                    frame = next(frames)
+                except StopIteration:
+                    return
+                decode_ms = (time.perf_counter() - t0) * 1e3
+                read += 1
+                if independent:
+                    pipe.reset()
+                boxes = known_faces(frame.index, frame.name) if known_faces is not None else None
+                yield (frame, decode_ms), frame.image, frame.index, frame.time, boxes
 
-            prev_end = time.perf_counter()
-            for (frame, decode_ms), result in pipe.stream(inputs(), overlap=overlap and not independent):
-                t2 = time.perf_counter()
-                inst = 1.0 / max(t2 - prev_end, 1e-6)
-                fps_shown = inst if fps_shown == 0 else 0.9 * fps_shown + 0.1 * inst
-                shown = saved = None
-                if drawing:
-                    shown = draw_overlay(frame.image, result, fps_shown)
-                    saved = draw_overlay(frame.image, result, fps_shown, redact_faces=True) if redact else shown
-                t3 = time.perf_counter()
-                if video is not None and saved is not None:
-                    video.write(saved, frame.name)
-                if jsonl is not None:
-                    jsonl.write(result, frame.name)
-                if show and shown is not None:
-                    cv2.imshow(WINDOW, shown)
-                    if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
-                        summary.stopped_by = "window closed (q)"
-                        stop.set()
-                t4 = time.perf_counter()
-                if on_result is not None:
-                    on_result(frame, result)
-                summary.frames += 1
-                summary.faces += len(result.faces)
-                summary.frames_without_face += not result.faces
-                period, prev_end = (t4 - prev_end) * 1e3, t4
-                if summary.frames <= warmup:
-                    continue
-                if t_start is None:
-                    t_start = t4 - period / 1e3
-                timed_frames += 1
-                times.add("decode", decode_ms)
-                for stage, ms in result.timings_ms.items():
-                    times.add(stage, ms)
-                if drawing:
-                    times.add("draw", (t3 - t2) * 1e3)
-                if sinks or show:
-                    times.add("output", (t4 - t3) * 1e3)
-                times.add("total", period)
-            if stop.is_set() and summary.stopped_by == "end of input":
-                summary.stopped_by = "interrupted (SIGINT)"
+        prev_end = time.perf_counter()
+        for (frame, decode_ms), result in pipe.stream(inputs(), overlap=overlap and not independent):
+            t2 = time.perf_counter()
+            inst = 1.0 / max(t2 - prev_end, 1e-6)
+            fps_shown = inst if fps_shown == 0 else 0.9 * fps_shown + 0.1 * inst
+            drawing = bool(show or outputs.video is not None) if draw is None else draw
+            shown = saved = None
+            if drawing:
+                shown = draw_overlay(frame.image, result, fps_shown)
+                saved = draw_overlay(frame.image, result, fps_shown, redact_faces=True) if redact else shown
+            t3 = time.perf_counter()
+            if saved is not None:
+                outputs.write_image(saved, frame.name, frame.time)
+            outputs.write_result(result, frame.name)
+            if show and shown is not None:
+                cv2.imshow(WINDOW, shown)
+                if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+                    summary.stopped_by = "window closed (q)"
+                    stop.set()
+            if outputs.failed and not outputs and not consumers and not stop.is_set():
+                summary.stopped_by = "every output failed"
+                stop.set()
+            watchdog.tick()
+            t4 = time.perf_counter()
+            if on_result is not None:
+                on_result(frame, result)
+            summary.frames += 1
+            summary.faces += len(result.faces)
+            summary.frames_without_face += not result.faces
+            period, prev_end = (t4 - prev_end) * 1e3, t4
+            if summary.frames <= warmup:
+                continue
+            if t_start is None:
+                t_start = t4 - period / 1e3
+            timed_frames += 1
+            times.add("decode", decode_ms)
+            for stage, ms in result.timings_ms.items():
+                times.add(stage, ms)
+            if drawing:
+                times.add("draw", (t3 - t2) * 1e3)
+            if outputs or show:
+                times.add("output", (t4 - t3) * 1e3)
+            times.add("total", period)
+        if stop.is_set() and summary.stopped_by == "end of input":
+            summary.stopped_by = stop.reason()
         ok = True
-    except KeyboardInterrupt:
-        summary.stopped_by = "interrupted (SIGINT)"
+    except KeyboardInterrupt:  # a second stop signal while a read or a frame was stuck
+        summary.stopped_by = stop.reason() if stop.signal_name not in (None, "SIGINT") else "interrupted (SIGINT)"
         ok = True
-    except FerEdgeError as exc:  # e.g. a stream that dropped for good: keep what was written, then report
-        summary.stopped_by = f"error: {exc}"
+    except Exception as exc:  # e.g. a stream that dropped for good: keep what was written, then report
+        summary.stopped_by = f"error: {exc}" if isinstance(exc, FerEdgeError) else f"error: {type(exc).__name__}"
         ok = summary.frames > 0
         raise
     finally:
-        for key, sink in sinks.items():
-            sink.close(ok=ok)
-            summary.outputs[key] = sink.describe()
+        stop.finalizing = True
+        watchdog.stopping()
+        if outputs is not None:
+            summary.outputs = outputs.close(ok=ok)
         if show:
             _close_windows()
         elapsed = (time.perf_counter() - t_start) if t_start is not None else 0.0
@@ -172,28 +192,10 @@ def _loop(src: SourceBase, pipe: Pipeline, *, show: bool, save: str | Path | Non
         summary.problems = list(src.stats.problems)
         if echo is not None:
             echo(summary.format())
+    failed = outputs.error() if outputs is not None else None
+    if failed is not None:
+        raise failed
     return summary
-
-
-@contextmanager
-def _stop_on_sigint() -> Iterator[threading.Event]:
-    """An event set by the first Ctrl-C (the current frame finishes, outputs are finalized); a second Ctrl-C
-    raises KeyboardInterrupt. Only in the main thread; elsewhere the event is never set by signals."""
-    stop = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield stop
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield stop
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def check_gui() -> None:

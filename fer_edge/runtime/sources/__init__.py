@@ -6,23 +6,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from fer_edge.errors import SourceError
 from fer_edge.runtime.sources import camera, images, stream, video  # noqa: F401  (register)
-from fer_edge.runtime.sources.base import SOURCES, Frame, SourceBase, SourceStats
+from fer_edge.runtime.sources.base import SOURCES, Frame, OpenCancelled, SourceBase, SourceStats
 from fer_edge.runtime.sources.latest import LatestFrame
 
-__all__ = ["SOURCES", "Frame", "LatestFrame", "SourceBase", "SourceStats", "open_source"]
+__all__ = ["SOURCES", "Frame", "LatestFrame", "OpenCancelled", "SourceBase", "SourceStats", "open_source"]
 
 # tried in this order when no kind is given; video comes last (any other existing file)
 GUESS_ORDER = ("camera", "stream", "folder", "image", "video")
 
 
-def open_source(spec: str | int, kind: str | None = None, latest: bool = False, **options: Any) -> SourceBase:
+def open_source(spec: str | int, kind: str | None = None, latest: bool = False, open_timeout: float = 0.0,
+                stop: Any | None = None, notify: Callable[[str], None] | None = None, **options: Any) -> SourceBase:
     """Open a source by spec, guessing its kind unless ``kind`` names one. ``latest``: a live source (camera,
-    stream) is read on a background thread and only its newest frame is handed out (see LatestFrame)."""
+    stream) is read on a background thread and only its newest frame is handed out (see LatestFrame).
+    Live sources only: ``open_timeout`` seconds of retrying a first open that fails (``notify`` hears of the
+    wait), ``stop`` (an object with ``is_set()``/``wait(s)``) ends waits and reads early."""
     spec = str(spec)
     if kind is None:
         kind = next((k for k in GUESS_ORDER if SOURCES.get(k).accepts(spec)), None)
@@ -30,5 +34,7 @@ def open_source(spec: str | int, kind: str | None = None, latest: bool = False, 
             raise SourceError(f"source {spec} not found (not a camera index, URL, folder, image or video file)"
                               if not Path(spec).exists() else f"source {spec} is not a file or folder")
     cls = SOURCES.get(kind)
+    if cls.live:
+        options = {"open_timeout": open_timeout, "stop": stop, "notify": notify, **options}
     src = cls(spec, **options)
     return LatestFrame(src) if latest and src.live else src

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -10,7 +11,16 @@ from typing import ClassVar
 
 import numpy as np
 
+from fer_edge.errors import SourceError
 from fer_edge.registry import Registry
+
+
+class OpenCancelled(SourceError):
+    """A stop was asked for (SIGTERM...) while a camera or stream was still being waited for."""
+
+    def __init__(self, source: str) -> None:
+        super().__init__(f"stopped while waiting for {source}")
+        self.source = source
 
 
 @dataclass(frozen=True)
@@ -103,3 +113,21 @@ def quiet_opencv() -> Iterator[None]:
         yield
     finally:
         log.setLogLevel(previous)
+
+
+@contextlib.contextmanager
+def quiet_stderr() -> Iterator[None]:
+    """FFmpeg's own complaints (a refused connection, "moov atom not found") kept off the console for a moment,
+    where fer-edge reports the problem itself."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)

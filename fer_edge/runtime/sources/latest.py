@@ -63,9 +63,12 @@ class LatestFrame(SourceBase):
         if self._thread is None:
             self._thread = threading.Thread(target=self._read, name=f"fer-edge {self.kind} reader", daemon=True)
             self._thread.start()
+        stop = getattr(self.source, "stop", None)  # a stop request ends a wait on a camera that went quiet
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: self._frame is not None or self._done)
+                while not self._cond.wait_for(lambda: self._frame is not None or self._done, timeout=0.25):
+                    if stop is not None and stop.is_set():
+                        return
                 frame, self._frame = self._frame, None
                 if frame is None:  # done, nothing pending
                     if self._error is not None and not self._stop.is_set():
