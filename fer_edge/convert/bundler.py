@@ -26,6 +26,7 @@ from fer_edge.convert.formats import ExportFormat, select
 from fer_edge.convert.source import ModelSource, load_keras, open_source
 from fer_edge.errors import FerEdgeError, ModelError
 
+WORK_PREFIX = "fer-edge-convert-"  # + pid: work folders in the temp dir, swept by the next conversion once it died
 TUNE_FACES = 1000  # labelled calibration-source faces for NNCF accuracy control
 VERSIONED = ("fer-edge", "numpy", "tensorflow", "tensorflow-cpu", "keras", "tf2onnx", "onnx", "onnxruntime",
              "openvino", "nncf", "ai-edge-litert")
@@ -156,7 +157,9 @@ def convert(source: str | Path, out: str | Path, opts: ConvertOptions | None = N
                       "calibration": calib[1] or None}
         base = Manifest(name=name, backbone=backbone, classes=classes, input=spec,
                         parameters=int(model.count_params()), evaluation=evaluation)
-        with tempfile.TemporaryDirectory(prefix="fer-edge-convert-") as work, atomic.atomic_dir(out) as tmp:
+        atomic.sweep_temp_root(WORK_PREFIX)  # work folders of killed conversions (hidden ones beside --out: atomic_dir)
+        with tempfile.TemporaryDirectory(prefix=atomic.temp_dir_prefix(WORK_PREFIX)) as work, \
+                atomic.atomic_dir(out) as tmp:
             ctx = ExportContext(model=model, spec=spec, classes=classes, workdir=Path(work), calib=calib[0],
                                 calib_info=calib[1], calib_method=opts.calib_method, max_drop=opts.max_drop,
                                 tune=tune, name=name)
