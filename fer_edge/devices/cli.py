@@ -48,6 +48,49 @@ def show(name: str, as_json: bool) -> None:
     ]))
 
 
+@devices.command("emulate")
+@click.argument("deploy_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--rootfs", type=click.Path(file_okay=False), help="Cached Debian bookworm arm64 rootfs, built here "
+              "on first use  [default: $FER_EDGE_PI_ROOTFS or /var/cache/fer-edge/pi-rootfs]")
+@click.option("--mirror", help="Debian mirror for building it (default: this machine's, else deb.debian.org).")
+@click.option("--source", type=click.Path(exists=True, dir_okay=False), help="Video for run.sh "
+              "(FER_EDGE_SOURCE; default: the bundled sample clip, scored against its known faces).")
+@click.option("--frames", type=click.IntRange(min=1), help="Frames of it for the parity runs (default: all).")
+@click.option("--stop-after", type=click.IntRange(min=1), default=12, show_default=True,
+              help="JSON lines before run.sh is sent SIGTERM.")
+@click.option("--bench/--no-bench", default=True, show_default=True, help="Also fer-edge bench on both, merged.")
+@click.option("--data", type=click.Path(exists=True), help="Dataset for the bench accuracy column (any `fer-edge "
+              "data` layout; its test split). Without it, latency only.")
+@click.option("--bench-faces", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Faces of --data (emulation is ~100x slower).")
+@click.option("--out", "out", type=click.Path(file_okay=False), default="emulate-results", show_default=True,
+              help="Folder for emulate.json, parity.json, bench/, report.html|md|json, logs/.")
+def emulate(deploy_dir: str, rootfs: str | None, mirror: str | None, source: str | None, frames: int | None,
+            stop_after: int, bench: bool, data: str | None, bench_faces: int, out: str) -> None:
+    """Try DEPLOY_DIR (from `fer-edge deploy --device rpi5|rpi4`) on an emulated Raspberry Pi: Debian bookworm
+    arm64 under qemu-user, no network. Installs it offline, runs run.sh on a video and stops it with SIGTERM,
+    compares faces and labels with this machine, benches both. Needs root, binfmt_misc and qemu-user-static.
+
+    \b
+    apt-get install -y qemu-user-static debootstrap binfmt-support
+    fer-edge deploy --device rpi5 --bundle fer_edge/assets/default_bundle --out dist/rpi5
+    sudo fer-edge devices emulate dist/rpi5 --data ../shared/data/ferplus --out results/rpi-emulated
+    """
+    from pathlib import Path
+
+    from fer_edge.devices.emulate import EmulateOptions
+    from fer_edge.devices.emulate import emulate as run_emulation
+
+    opts = EmulateOptions(rootfs=Path(rootfs) if rootfs else None, mirror=mirror, source=Path(source) if source
+                          else None, frames=frames, stop_after=stop_after, bench=bench,
+                          data=Path(data) if data else None, bench_faces=bench_faces)
+    record = run_emulation(deploy_dir, out, opts, echo=click.echo)
+    p = record.get("parity", {}).get("vs_x86", {})
+    click.echo(f"{out}: all checks passed on the emulated {record['device']} ({record['emulation']['emulator']}); "
+               f"parity: {p.get('frames_same_face_count')}/{p.get('frames')} frames same face count, labels agree "
+               f"on {p.get('labels_agreeing')}/{p.get('faces_matched')} matched faces")
+
+
 @click.command("doctor")
 @click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
 @click.option("--camera", "camera_index", type=int, default=0, show_default=True, help="Camera index to try.")
@@ -71,17 +114,25 @@ def doctor(as_json: bool, camera_index: int, camera_timeout: float, no_camera: b
 @click.option("--user", help="systemd User= (default: the profile's).")
 @click.option("--install-dir", default="/opt/fer-edge", show_default=True, help="Where the folder will live.")
 @click.option("--force", is_flag=True, help="Replace an earlier deployment in --out.")
+@click.option("--wheels/--no-wheels", default=False, show_default=True,
+              help="Download the pinned requirements and their dependencies as wheels for the device's platform "
+              "and Python into wheels/, for an install with no network (uses pip's index: network, here).")
+@click.option("--find-links", "find_links", multiple=True, type=click.Path(exists=True, file_okay=False),
+              metavar="DIR", help="Local wheel folder searched first (repeatable); also for the fer-edge wheel.")
+@click.option("--no-index", is_flag=True, help="With --wheels: take wheels only from --find-links (offline).")
 def deploy(device: str, bundle: str, out: str, precision: str | None, threads: int | None, user: str | None,
-           install_dir: str, force: bool) -> None:
-    """A folder to copy onto DEVICE: the bundle cut to what it runs, pinned requirements, scripts, systemd unit.
+           install_dir: str, force: bool, wheels: bool, find_links: tuple[str, ...], no_index: bool) -> None:
+    """A folder to copy onto DEVICE: the bundle cut to what it runs, pinned requirements, the fer-edge wheel
+    (plus the requirements' wheels with --wheels), install.sh, run.sh, a systemd unit.
 
     \b
-    fer-edge deploy --device rpi5 --bundle runs/compact/bundle --out dist/rpi5
+    fer-edge deploy --device rpi5 --bundle fer_edge/assets/default_bundle --out dist/rpi5 --wheels
+    FER_EDGE_SOURCE=fer_edge/assets/sample/sample.mp4 bash dist/rpi5/run.sh --json -   # on the device
     """
     from fer_edge.devices.deploy import deploy as make
 
     d = make(device, bundle, out, precision=precision, threads=threads, user=user, install_dir=install_dir,
-             force=force)
+             force=force, wheels=wheels, find_links=find_links, no_index=no_index)
     arts = ", ".join(f"{a.format}/{a.precision} ({a.file})" for a in d.artifacts)
     click.echo(f"{d.path}: {d.profile.title} runs {arts}")
     for f in d.files:

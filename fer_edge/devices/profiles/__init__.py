@@ -25,6 +25,7 @@ class DeviceProfile:
     memory: str
     os: str
     python: str                          # the Python the pinned requirements are for
+    glibc: str                           # the device's glibc ("2.36"): wheels up to manylinux_2_36; "" = this host
     backend: str                         # fer_edge.runtime.backends name
     format: str                          # artifact format the backend runs
     precision: str                       # manifest precision to ship
