@@ -267,3 +267,53 @@ def test_overlapped_stream_gives_exactly_the_sequential_results(dev_bundle: Path
     seq, ovl = results(False), results(True)
     assert [t for t, *_ in ovl] == list(range(60)) and sum(len(r[2]) for r in seq) > 60
     assert ovl == seq
+
+
+def test_a_stop_request_from_another_thread_finalizes_the_outputs(dev_bundle: Path, tmp_path: Path) -> None:  # noqa: F811
+    """run(stop=StopRequest()) is how a caller that is not the main thread (a web server) stops a run: the frame in
+    hand finishes, outputs are finalized; a run stopped before its first frame replaces nothing."""
+    import threading
+
+    from fer_edge.runtime.lifecycle import StopRequest
+
+    video, jsonl = tmp_path / "o.mp4", tmp_path / "o.jsonl"
+    stop = StopRequest()
+
+    def on_result(frame: object, result: object) -> None:
+        if result.index == 9:
+            stop.set("SIGTERM")
+
+    out: list = []
+    worker = threading.Thread(target=lambda: out.append(run(str(sample_clip()), bundle=dev_bundle, save=video,
+                                                            json_out=jsonl, stop=stop, on_result=on_result)))
+    worker.start()
+    worker.join(120)
+    s = out[0]
+    assert s.stopped_by == "stopped (SIGTERM)" and 10 <= s.frames <= 11  # the overlapped next frame is finished too
+    assert len(jsonl.read_text().splitlines()) == s.frames
+    cap = cv2.VideoCapture(str(video))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == s.frames
+    cap.release()
+    before = jsonl.read_bytes(), video.read_bytes()
+    early = StopRequest()
+    early.set("SIGTERM")
+    s = run(str(sample_clip()), bundle=dev_bundle, save=video, json_out=jsonl, stop=early)
+    assert s.frames == 0 and s.stopped_by == "stopped (SIGTERM)"
+    assert (jsonl.read_bytes(), video.read_bytes()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.jsonl", "o.mp4"]
+
+
+def test_segments_roll_on_media_time_and_number_on(dev_bundle: Path, tmp_path: Path) -> None:  # noqa: F811
+    """--segment 10 on the 36 s sample clip (6 FPS): four playable files of 60, 60, 60 and 36 frames; a second run
+    numbers on from 4 and appends its JSON lines."""
+    video, jsonl = tmp_path / "clip.mp4", tmp_path / "clip.jsonl"
+    run(str(sample_clip()), bundle=dev_bundle, save=video, json_out=jsonl, segment=10)
+    counts = []
+    for p in sorted(tmp_path.glob("clip-*.mp4")):
+        cap = cv2.VideoCapture(str(p))
+        counts.append(int(cap.get(cv2.CAP_PROP_FRAME_COUNT)))
+        cap.release()
+    assert counts == [60, 60, 60, 36]
+    s = run(str(sample_clip()), bundle=dev_bundle, save=video, json_out=jsonl, segment=10, max_frames=5)
+    assert s.outputs["saved"].endswith("clip-00004.mp4") and not video.exists()
+    assert len(jsonl.read_text().splitlines()) == 216 + 5

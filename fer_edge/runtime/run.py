@@ -167,10 +167,10 @@ def _loop(src: SourceBase, pipe: Pipeline, stop: StopRequest, *, show: bool, sav
             times.add("total", period)
         if stop.is_set() and summary.stopped_by == "end of input":
             summary.stopped_by = stop.reason()
-        ok = True
+        ok = summary.frames > 0 or not stop.is_set()  # stopped before any frame: the previous outputs stay
     except KeyboardInterrupt:  # a second stop signal while a read or a frame was stuck
         summary.stopped_by = stop.reason() if stop.signal_name not in (None, "SIGINT") else "interrupted (SIGINT)"
-        ok = True
+        ok = summary.frames > 0
     except Exception as exc:  # e.g. a stream that dropped for good: keep what was written, then report
         summary.stopped_by = f"error: {exc}" if isinstance(exc, FerEdgeError) else f"error: {type(exc).__name__}"
         ok = summary.frames > 0
