@@ -311,3 +311,23 @@ def test_segment_needs_a_file_output() -> None:
     assert res.returncode == 2 and "--segment applies to a video --save" in res.stderr
     res = fer_edge("run", "--source", str(sample_clip()), "--json", "-", "--segment", "10")
     assert res.returncode == 2 and "--segment applies" in res.stderr
+
+
+def test_stop_signals_respect_nohup_and_restore_handlers() -> None:
+    """A SIGHUP the process was started ignoring (nohup) stays ignored; the previous handlers come back."""
+    from fer_edge.runtime.lifecycle import stop_on_signals
+
+    old_hup = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    old_term = signal.getsignal(signal.SIGTERM)
+    try:
+        with stop_on_signals() as stop:
+            os.kill(os.getpid(), signal.SIGHUP)
+            assert not stop.is_set()
+            os.kill(os.getpid(), signal.SIGTERM)
+            deadline = time.monotonic() + 5
+            while not stop.is_set() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert stop.reason() == "stopped (SIGTERM)"
+        assert signal.getsignal(signal.SIGTERM) == old_term and signal.getsignal(signal.SIGHUP) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, old_hup)

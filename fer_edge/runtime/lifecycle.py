@@ -1,6 +1,7 @@
 """How a run stops: the first SIGINT, SIGTERM or SIGHUP (Ctrl-C, ``systemctl stop``, ``docker stop``, ``timeout``,
 a closed terminal) asks it to stop after the current frame, with its outputs finalized and its summary printed;
-a second one breaks a stuck read. Signals that arrive while the outputs are being finalized are ignored."""
+a second one breaks a stuck read. Signals that arrive while the outputs are being finalized are ignored, and so
+are those the process was started ignoring (``nohup``)."""
 
 from __future__ import annotations
 
@@ -59,7 +60,7 @@ def stop_on_signals(stop: StopRequest | None = None) -> Iterator[StopRequest]:
     previous = {}
     for name in STOP_SIGNALS:
         sig = getattr(signal, name, None)  # no SIGHUP on Windows
-        if sig is not None:
+        if sig is not None and signal.getsignal(sig) is not signal.SIG_IGN:  # nohup's SIGHUP stays ignored
             previous[sig] = signal.signal(sig, handler)
     try:
         yield stop
