@@ -23,6 +23,7 @@ from fer_edge.runtime.serve.metrics import render
 from fer_edge.runtime.serve.options import ServeOptions
 
 KEEPALIVE_S = 15.0
+EVENTS_BATCH_S = 0.1  # an event-stream client is written to at most 10 times a second (all lines since, in order)
 NO_CACHE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
 OPEN = frozenset({"/healthz"})
 
@@ -149,6 +150,8 @@ class ServeApp:
                 except asyncio.TimeoutError:
                     await resp.write(b": keepalive\n\n")
                     continue
+                if line is not None:
+                    await asyncio.sleep(EVENTS_BATCH_S)
                 lines = [line]
                 while not sub.queue.empty():
                     lines.append(sub.queue.get_nowait())
