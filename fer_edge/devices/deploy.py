@@ -210,8 +210,9 @@ def env_file(prof: DeviceProfile) -> str:
         "# A video file, an image folder or a stream instead of the camera:",
         "# FER_EDGE_SOURCE=rtsp://user:pass@192.168.1.20:554/stream",
         "# FER_EDGE_CAMERA=0",
-        "# More `fer-edge run` options (split on spaces), e.g. JSON lines to a file:",
-        "# FER_EDGE_ARGS=--json results.jsonl --every 2",
+        "# More `fer-edge run` options (split on spaces), e.g. rolling 5-minute video files and JSON lines kept",
+        "# through power cuts, waiting up to 60 s for a camera that comes up late:",
+        "# FER_EDGE_ARGS=--save cam.mp4 --json cam.jsonl --segment 300 --open-timeout 60",
     ]) + "\n"
 
 
