@@ -85,11 +85,22 @@ def test_full_disk_video_is_not_saved_and_the_json_is_kept(tmp_path: Path) -> No
         left = sorted(p.name for p in small.iterdir())
     assert res.returncode == 1, res.stderr[-2000:]
     line = one_error(res.stderr)
-    assert f"--save {small / 'v.mp4'}: no space left on device" in line and "the others were kept" in line
+    assert f"--save {small / 'v.mp4'}: no space left on device" in line and "(the others were kept)" in line
     assert f"saved: {small / 'v.mp4'}\n" not in res.stdout + "\n" and "saved: FAILED" in res.stdout
     assert left == []  # no half-written video, no temp file
     records = [json.loads(x) for x in (tmp_path / "j.jsonl").read_text().splitlines()]
     assert len(records) == CLIP_FRAMES and [r["frame"] for r in records] == list(range(CLIP_FRAMES))
+
+
+def test_full_disk_with_no_other_output_stops_the_run(tmp_path: Path) -> None:
+    with tmpfs(tmp_path / "small", "200k") as small:
+        res = fer_edge("run", "--source", str(sample_clip()), "--save", str(small / "v.mp4"))
+        left = sorted(p.name for p in small.iterdir())
+    assert res.returncode == 1, res.stderr[-2000:]
+    line = one_error(res.stderr)
+    assert line.startswith("error: output failed: --save") and "no space left on device" in line
+    assert "(every output failed)" in res.stdout and int(res.stdout.split(" frames,")[0]) < CLIP_FRAMES
+    assert left == []
 
 
 def test_full_disk_json_fails_and_the_video_is_kept(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ class Outputs:
                  segment: float | None = None) -> None:
         self.sinks: dict[str, Any] = {}
         self.failed: dict[str, str] = {}
+        self.kept: list[str] = []
         try:
             if json_out is not None:
                 durable = segment is not None and str(json_out) != "-"
@@ -80,6 +81,7 @@ class Outputs:
                 self.sinks.pop(key)
                 self.failed[key] = str(output_error(getattr(sink, "label", key), exc))
         self.sinks.clear()
+        self.kept = list(described)
         described.update({k: f"FAILED: {why}" for k, why in self.failed.items()})
         return described
 
@@ -87,7 +89,8 @@ class Outputs:
         """One line naming every output that failed (None when none did)."""
         if not self.failed:
             return None
-        return OutputError("output failed, the others were kept: " + "; ".join(self.failed.values()))
+        kept = " (the others were kept)" if self.kept else ""
+        return OutputError(f"output failed{kept}: " + "; ".join(self.failed.values()))
 
 
 def refuse_overlap(source: str, kind: str | None, save: str | Path | None, json_out: str | Path | None) -> None:
