@@ -11,6 +11,7 @@ import click
 
 from fer_edge import __version__
 from fer_edge.errors import FerEdgeError
+from fer_edge.extras import missing_message
 
 # name -> "module:attribute"; each subpackage owns its commands in its own cli module.
 COMMANDS: dict[str, str] = {
@@ -42,13 +43,25 @@ class UserError(click.ClickException):
 
 
 class LazyGroup(click.Group):
-    """A click group whose subcommands are imported only when used; any FerEdgeError becomes one line."""
+    """A click group whose subcommands are imported only when used; any FerEdgeError becomes one line, and so does
+    an ImportError: the extra to install when one provides the module (fer_edge/extras.py), else the module's name
+    (the traceback under FER_EDGE_DEBUG)."""
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None,
+                                                                           list[str]]:
+        name, cmd, rest = super().resolve_command(ctx, args)
+        ctx.meta["fer_edge.command"] = name
+        return name, cmd, rest
 
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
         except FerEdgeError as exc:
             raise UserError(str(exc), exc.exit_code) from None
+        except ImportError as exc:
+            if os.environ.get("FER_EDGE_DEBUG"):
+                raise
+            raise UserError(missing_message(exc, ctx.meta.get("fer_edge.command")), 1) from None
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(n for n in COMMANDS if self._available(n))
@@ -59,12 +72,25 @@ class LazyGroup(click.Group):
         module, attr = COMMANDS[name].split(":")
         try:
             return getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError):
-            return None
+        except ImportError as exc:  # the command's own module needs what is not installed: say so when it is run
+            if os.environ.get("FER_EDGE_DEBUG"):
+                raise
+            return _unavailable(name, missing_message(exc, name))
 
     @staticmethod
     def _available(name: str) -> bool:
         return importlib.util.find_spec(COMMANDS[name].split(":")[0]) is not None
+
+
+def _unavailable(name: str, message: str) -> click.Command:
+    """A stand-in for a command that cannot be imported: listed in --help, and one line when run (any arguments)."""
+
+    def fail(args: tuple[str, ...]) -> None:
+        raise UserError(message, 1)
+
+    return click.Command(name, callback=fail, help=message, short_help=message, add_help_option=False,
+                         params=[click.Argument(["args"], nargs=-1, type=click.UNPROCESSED)],
+                         context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

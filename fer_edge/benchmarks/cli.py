@@ -10,6 +10,7 @@ import click
 
 from fer_edge import atomic
 from fer_edge.bundle import PRECISIONS
+from fer_edge.dataroot import data_option
 from fer_edge.runtime.backends import BACKENDS
 
 
@@ -53,8 +54,9 @@ def _default_threads() -> str:
 
 @click.command("bench")
 @click.argument("bundles", nargs=-1, required=True)
-@click.option("--data", type=click.Path(exists=True), help="Faces for the accuracy columns: any dataset folder "
-              "`fer-edge data` reads (FERPlus: its labelled test split). Without it, latency only.")
+@click.option("--data", callback=data_option, metavar="PATH|NAME", help="Faces for the accuracy columns: any "
+              "dataset folder `fer-edge data` reads (FERPlus: its labelled test split), or its name under "
+              "$FER_EDGE_DATA or ../shared/data (ferplus). Without it, latency only.")
 @click.option("--formats", type=CommaList(_formats()), help="Artifact formats to include (default: all).")
 @click.option("--precisions", type=CommaList(list(PRECISIONS)), help="Precisions to include (default: all).")
 @click.option("--backends", type=CommaList(BACKENDS.names()), help="Backends (default: every installed one).")

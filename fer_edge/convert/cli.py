@@ -32,7 +32,8 @@ def _csv(value: str | None, valid: tuple[str, ...], what: str) -> tuple[str, ...
 
 @click.command("convert")
 @click.argument("source", type=click.Path(path_type=Path))
-@click.option("--out", "-o", required=True, type=click.Path(path_type=Path), help="Bundle folder to write.")
+@click.option("--out", "-o", type=click.Path(path_type=Path), help="Bundle folder to write [default: "
+              "RUN/bundle for a run folder, MODEL-bundle beside a model file].")
 @click.option("--formats", help=f"Comma list of {', '.join(FORMAT_NAMES)} [default: every installed one].")
 @click.option("--int8", is_flag=True, help="Add full-integer int8 artifacts (calibrated on real faces).")
 @click.option("--fp16", is_flag=True, help="Add float16 artifacts.")
@@ -52,7 +53,7 @@ def _csv(value: str | None, valid: tuple[str, ...], what: str) -> tuple[str, ...
 @click.option("--classes", help="Comma list of class names in output order, when the model has no run metadata.")
 @click.option("--threads", type=click.IntRange(1), help="Threads for validation inference.")
 @click.option("--check-determinism", is_flag=True, help="Export every artifact twice and compare bytes.")
-def convert(source: Path, out: Path, formats: str | None, int8: bool, fp16: bool, precisions: str | None,
+def convert(source: Path, out: Path | None, formats: str | None, int8: bool, fp16: bool, precisions: str | None,
             calib: Path | None, calib_size: int, calib_method: str, eval_path: Path | None, eval_size: int | None,
             max_drop: float | None, name: str | None, classes: str | None, threads: int | None,
             check_determinism: bool) -> None:
@@ -75,6 +76,8 @@ def convert(source: Path, out: Path, formats: str | None, int8: bool, fp16: bool
         eval=str(eval_path) if eval_path else None, eval_size=eval_size, max_drop=max_drop, name=name,
         classes=tuple(c.strip() for c in classes.split(",")) if classes else None, threads=threads,
         check_determinism=check_determinism)
+    if out is None:
+        out = source / "bundle" if source.is_dir() else source.with_name(f"{source.stem}-bundle")
     result = run(source, out, opts, progress=True)
     click.echo(table(result))
     click.echo(f"bundle: {result.bundle} (report.md inside)")
