@@ -108,7 +108,8 @@ def device_lines(d: dict[str, Any]) -> list[tuple[str, str]]:
             ("cores", f"{d['cores']} ({d.get('usable_cores', d['cores'])} usable)"), ("arch", d["arch"]),
             ("CPU features", ", ".join(d.get("cpu_features") or []) or NA), ("OS", d["os"]),
             ("Python", d["python"]), ("backends", backends),
-            ("load average", f"{d.get('load_average')} at start, {d.get('load_average_end')} at end")]
+            ("load average", f"{d.get('load_average')} at start, {d.get('load_average_end')} at end"),
+            *([("emulated", d["emulated"])] if d.get("emulated") else [])]
 
 
 def _stage_text(stages: dict[str, Any] | None) -> str:

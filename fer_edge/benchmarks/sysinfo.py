@@ -113,6 +113,17 @@ def load_average() -> list[float] | None:
         return None
 
 
+def emulation(text: str | None = None) -> str | None:
+    """How this machine is emulated, or None: $FER_EDGE_EMULATION (set by `fer-edge devices emulate`), else an Arm
+    Python seeing an x86 /proc/cpuinfo, which is what qemu-user shows (``text`` overrides the file, for tests)."""
+    if os.environ.get("FER_EDGE_EMULATION"):
+        return os.environ["FER_EDGE_EMULATION"]
+    f = cpuinfo_fields(text)
+    if platform.machine().lower() in ("aarch64", "arm64", "armv7l") and ("vendor_id" in f or "flags" in f):
+        return f"qemu-user ({platform.machine()} on a {f.get('vendor_id', 'x86')} host CPU)"
+    return None
+
+
 def describe(name: str | None = None) -> dict[str, Any]:
     """The device section of a benchmark record."""
     import fer_edge
@@ -133,5 +144,6 @@ def describe(name: str | None = None) -> dict[str, Any]:
         "opencv": package_version("opencv-python-headless") or package_version("opencv-python"),
         "backends": backend_versions(),
         "load_average": load_average(),
+        "emulated": emulation(),
         "executable": sys.executable,
     }
