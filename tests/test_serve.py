@@ -248,3 +248,17 @@ def test_redacted_view_blurs_the_faces() -> None:
     detail = lambda img: cv2.Laplacian(img[inner], cv2.CV_32F).var()  # noqa: E731
     assert detail(blurred) < 0.1 * detail(plain)
     assert np.abs(plain[:100, 400:] - blurred[:100, 400:]).mean() < 2  # away from the face: the same picture
+
+
+def test_serve_never_imports_tensorflow() -> None:
+    code = """
+import sys
+import fer_edge.runtime.serve.server, fer_edge.runtime.serve.app, fer_edge.runtime.serve.mqtt
+from fer_edge.cli import cli
+cli.get_command(None, "serve")
+bad = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "tf_keras", "jax"))
+print("HEAVY", bad)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO, env=ENV)
+    assert out.returncode == 0, out.stderr[-1500:]
+    assert "HEAVY []" in out.stdout

@@ -10,6 +10,7 @@ from collections import deque
 from typing import Any
 
 QUEUE_LINES = 512
+TIMELINE_CHANGES = 5000  # per camera, however short the time they span (about 1.5 MB)
 
 
 class Subscriber:
@@ -34,7 +35,7 @@ class Hub:
     def __init__(self, cameras: list[str], timeline_s: float = 600.0) -> None:
         self.latest: dict[str, dict[str, Any] | None] = dict.fromkeys(cameras)
         self.timeline_s = float(timeline_s)
-        self.timeline: dict[str, deque[dict[str, Any]]] = {c: deque(maxlen=20000) for c in cameras}
+        self.timeline: dict[str, deque[dict[str, Any]]] = {c: deque(maxlen=TIMELINE_CHANGES) for c in cameras}
         self.subscribers: set[Subscriber] = set()
         self.viewers = {"stream": 0, "events": 0}
         self.events_dropped = 0

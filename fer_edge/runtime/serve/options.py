@@ -10,7 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from fer_edge.errors import FerEdgeError
-from fer_edge.runtime.sources.stream import _redact_credentials
+
+try:  # the project's one credential-redaction function, where this version has it
+    from fer_edge.redact import redact as _redact_credentials
+except ImportError:  # pragma: no cover - older tree
+    from fer_edge.runtime.sources.stream import _redact_credentials
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
 LOCAL_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
