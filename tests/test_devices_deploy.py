@@ -324,6 +324,11 @@ def test_deploy_refuses_what_it_should(tiny: Path, tmp_path: Path) -> None:
     code, text = invoke("deploy", "--device", "rpi4", "--bundle", str(tiny), "--out", str(tmp_path / "y"),
                         "--no-index")
     assert code != 0 and "--no-index applies to --wheels" in text and not (tmp_path / "y").exists()
+    (tmp_path / "empty").mkdir()
+    code, text = invoke("deploy", "--device", "rpi4", "--bundle", str(tiny), "--out", str(tmp_path / "z"),
+                        "--wheels", "--no-index", "--find-links", str(tmp_path / "empty"))
+    assert code != 0 and "wheels from --find-links only (--no-index) failed: " in text and "ai-edge-litert" in text
+    assert not (tmp_path / "z").exists()  # nothing half-made
 
 
 def test_deploy_never_ships_a_corrupt_artifact(tiny: Path, tmp_path: Path) -> None:

@@ -62,12 +62,13 @@ def test_pins_resolve_to_wheels_for_the_device(name: str, tmp_path: Path) -> Non
     req = tmp_path / "requirements.txt"
     req.write_text(requirements(prof))
     proc = subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
+                           "--retries", "1", "--timeout", "30",
                            "--target", str(tmp_path / "t"), "--only-binary=:all:", *wheel_target(prof)["pip_args"],
                            "-r", str(req), "--report", str(tmp_path / "r.json")],
                           capture_output=True, text=True, timeout=600, check=False,
                           env={**os.environ, "PIP_CACHE_DIR": str(tmp_path / "cache")})
-    if proc.returncode != 0 and any(s in proc.stderr for s in ("NewConnectionError", "Network is unreachable",
-                                                               "Temporary failure in name resolution")):
+    if proc.returncode != 0 and any(s in proc.stderr.lower() for s in ("connection", "network is unreachable",
+                                                                       "name resolution", "could not fetch url")):
         pytest.skip("the package index cannot be reached")
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads((tmp_path / "r.json").read_text())
