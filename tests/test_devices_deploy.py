@@ -131,6 +131,8 @@ def test_run_sh_arguments(x86: Path, tmp_path: Path) -> None:
         assert argv[argv.index("--backend") + 1] == "litert" and argv[argv.index("--precision") + 1] == "int8"
         ctx = run_command.make_context("run", argv[1:])  # a non-existent option fails here
         assert ctx.params["json_out"] == "out dir/a b.jsonl" and ctx.params["every"] == 2
+    example = next(ln for ln in (x86 / "fer-edge.env").read_text().splitlines() if ln.startswith("# FER_EDGE_ARGS="))
+    run_command.make_context("run", ["--camera", "0", *example.split("=", 1)[1].split()])  # the example is valid
 
 
 def test_run_sh_without_a_fer_edge_says_so(x86: Path, tmp_path: Path) -> None:

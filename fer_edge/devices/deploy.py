@@ -1,6 +1,6 @@
 """`fer-edge deploy`: a folder to copy onto a device: the bundle cut down to what that device runs, pinned
 requirements and their wheels for an offline install, install and run scripts, a systemd unit (and a Dockerfile
-where the device needs a container). The layout: /work/notes/deploy-layout.md, README.md "Deploy".
+where the device needs a container); README.md "Deploying to a device" describes it.
 The folder is written whole or not at all (``fer_edge.atomic.atomic_dir``)."""
 
 from __future__ import annotations
@@ -204,7 +204,8 @@ def dockerfile(prof: DeviceProfile) -> str:
     ]) + "\n"
 
 
-def env_file(prof: DeviceProfile) -> str:
+def env_file() -> str:
+    """fer-edge.env, the unit's EnvironmentFile: every setting commented out, with examples."""
     return "\n".join([
         "# Settings of fer-edge.service (systemd EnvironmentFile: KEY=value lines). Uncomment to use.",
         "# A video file, an image folder or a stream instead of the camera:",
@@ -306,7 +307,7 @@ def deploy(device: str, bundle: str | Path, out: str | Path, precision: str | No
             "run.sh": run_script(prof, prec, n_threads),
             "install.sh": install_script(prof, tgt["python"]),
             SERVICE: unit(prof.title, install_dir, user, container=bool(prof.container)),
-            "fer-edge.env": env_file(prof),
+            "fer-edge.env": env_file(),
             "README.md": readme(prof, arts, notes, install_dir, n_threads, info),
         }
         if prof.container:
