@@ -169,7 +169,8 @@ def read_config_file(path: str | Path) -> dict:
             try:
                 import yaml
             except ImportError:
-                raise FerEdgeError("YAML configs need PyYAML (pip install pyyaml); or write JSON") from None
+                raise FerEdgeError("YAML configs need PyYAML, part of the training extra: pip install "
+                                   "'fer-edge[train]'; or write the config as JSON") from None
             data = yaml.safe_load(text)
         else:
             data = json.loads(text)
