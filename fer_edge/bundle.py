@@ -1,11 +1,26 @@
 """The model bundle: a folder of artifacts plus manifest.json, the one source of truth for class order,
-input size, colour, normalization and each artifact's precision. Numpy + OpenCV only (used on devices)."""
+input size, colour, normalization and each artifact's precision. Numpy + OpenCV only (used on devices).
+
+A bundle is untrusted input (it is downloaded and copied between machines; its sha256s prove nothing about
+who made it). Loading one checks, before anything is opened or copied:
+
+- every file the manifest names (artifacts, companions) is a plain file name: no folder separator, not ``.``
+  or ``..``, not absolute, no control characters; and where it exists in the folder it is not a symlink, so
+  nothing is read from, or copied to, anywhere outside the bundle;
+- the values are usable: input height and width at most ``MAX_INPUT_SIDE``, colour matching the channels,
+  ``mean``/``std`` of one value or one per channel, ``std > 0``, no NaN or infinity anywhere;
+- unknown keys (in the top level, ``input``, an artifact or a companion; a newer fer-edge may add some) are
+  ignored with one warning naming them; a newer ``schema_version`` is refused with a message saying so.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, replace
+import logging
+import math
+import re
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +31,10 @@ from fer_edge.errors import ModelError
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
+MAX_INPUT_SIDE = 1024  # model input height / width (FER models take 48-299 px)
+MAX_MANIFEST_BYTES = 16 << 20
+_BAD_NAME = re.compile(r"[/\\:\x00-\x1f\x7f]")
+log = logging.getLogger(__name__)
 PRECISIONS = ("fp32", "fp16", "dynamic", "int8", "int8_float_io")
 STATUSES = ("passed", "degraded", "failed", "not_validated")
 
@@ -30,21 +49,25 @@ SCHEMA: dict[str, Any] = {
         "schema_version": {"const": SCHEMA_VERSION},
         "name": {"type": "string", "minLength": 1},
         "backbone": {"type": "string"},
-        "classes": {"type": "array", "items": {"type": "string"}, "minItems": 2, "uniqueItems": True},
+        "classes": {"type": "array", "items": {"type": "string", "maxLength": 200}, "minItems": 2,
+                    "maxItems": 1000, "uniqueItems": True},
         "parameters": {"type": ["integer", "null"]},
         "input": {
             "type": "object",
             "required": ["height", "width", "channels", "color", "scale", "mean", "std"],
             "properties": {
-                "height": {"type": "integer", "minimum": 8}, "width": {"type": "integer", "minimum": 8},
+                "height": {"type": "integer", "minimum": 8, "maximum": MAX_INPUT_SIDE},
+                "width": {"type": "integer", "minimum": 8, "maximum": MAX_INPUT_SIDE},
                 "channels": {"enum": [1, 3]}, "color": {"enum": ["gray", "rgb", "bgr"]},
                 "layout": {"enum": ["NHWC"]}, "scale": {"type": "number"},
-                "mean": {"type": "array", "items": {"type": "number"}},
-                "std": {"type": "array", "items": {"type": "number"}},
+                "mean": {"type": "array", "items": {"type": "number"}, "minItems": 1, "maxItems": 3},
+                "std": {"type": "array", "items": {"type": "number", "exclusiveMinimum": 0}, "minItems": 1,
+                        "maxItems": 3},
             },
         },
         "artifacts": {
             "type": "array",
+            "maxItems": 1000,
             "items": {
                 "type": "object",
                 "required": ["format", "precision", "file", "sha256", "bytes", "input_dtype", "output_dtype"],
@@ -168,7 +191,9 @@ class Manifest:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str = "manifest") -> Manifest:
+        """A manifest from its JSON dict, validated (``validate``); unknown keys are dropped with a warning."""
         validate(d, where)
+        d = _known_keys(d, where)
         inp = dict(d["input"])
         inp["mean"], inp["std"] = tuple(inp["mean"]), tuple(inp["std"])
         return cls(
@@ -183,14 +208,91 @@ class Manifest:
 
 
 def validate(d: dict[str, Any], where: str = "manifest") -> None:
-    """Check a manifest dict against SCHEMA; one clear error naming the first problem."""
+    """Check a manifest dict against SCHEMA and the rules above; one clear error naming the first problem."""
     import jsonschema
 
+    if isinstance(d, dict) and isinstance(d.get("schema_version"), int) and d["schema_version"] > SCHEMA_VERSION:
+        raise ModelError(f"{where}: manifest schema_version {d['schema_version']} is newer than this fer-edge "
+                         f"reads ({SCHEMA_VERSION}); upgrade fer-edge")
     try:
         jsonschema.validate(d, SCHEMA)
     except jsonschema.ValidationError as exc:
         path = "/".join(str(p) for p in exc.absolute_path) or "(top)"
-        raise ModelError(f"{where}: invalid manifest at {path}: {exc.message[:160]}") from None
+        raise ModelError(f"{where}: invalid manifest at {path}: {_short(exc.message)}") from None
+    except RecursionError:
+        raise ModelError(f"{where}: invalid manifest (nested too deeply)") from None
+    bad = _non_finite(d)
+    if bad is not None:
+        raise ModelError(f"{where}: invalid manifest at {bad or '(top)'}: NaN or infinity is not a value")
+    inp = d["input"]
+    if (inp["color"] == "gray") != (inp["channels"] == 1):
+        raise ModelError(f"{where}: invalid manifest at input: color {inp['color']} with {inp['channels']} "
+                         "channel(s); gray takes 1, rgb and bgr take 3")
+    for key in ("mean", "std"):
+        if len(inp[key]) not in (1, inp["channels"]):
+            raise ModelError(f"{where}: invalid manifest at input/{key}: {len(inp[key])} values for "
+                             f"{inp['channels']} channel(s); give 1 or {inp['channels']}")
+    for i, a in enumerate(d["artifacts"]):
+        check_file_name(a["file"], f"{where}: artifact {i} file")
+        for c in a.get("companions", ()):
+            check_file_name(c["file"], f"{where}: artifact {i} companion file")
+
+
+def check_file_name(name: str, what: str = "file") -> str:
+    """``name`` if it is a plain file name inside the bundle folder, else ModelError naming ``what``."""
+    if (not isinstance(name, str) or not name or name in (".", "..") or name == MANIFEST or len(name) > 255
+            or _BAD_NAME.search(name)):
+        raise ModelError(f"{what} {_short(repr(name), 80)} is not a plain file name inside the bundle "
+                         "(no folders, '..', absolute paths or control characters)")
+    return name
+
+
+def _short(text: str, n: int = 160) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
+def _non_finite(obj: Any, path: str = "") -> str | None:
+    """Path of the first NaN or infinite number in a JSON-like object, or None."""
+    stack = [(obj, path)]
+    while stack:
+        o, p = stack.pop()
+        if isinstance(o, float) and not math.isfinite(o):
+            return p
+        if isinstance(o, dict):
+            stack += [(v, f"{p}/{k}".lstrip("/")) for k, v in o.items()]
+        elif isinstance(o, list):
+            stack += [(v, f"{p}/{i}".lstrip("/")) for i, v in enumerate(o)]
+    return None
+
+
+def _known_keys(d: dict[str, Any], where: str) -> dict[str, Any]:
+    """``d`` without the keys this fer-edge does not know (top level, input, artifacts, companions); one warning
+    names them (the rule: unknown keys are ignored, so a newer manifest still loads in an older runtime)."""
+    known_top = {f.name for f in fields(Manifest)}
+    known_input = {f.name for f in fields(InputSpec)}
+    known_art = {f.name for f in fields(Artifact)}
+    known_comp = {"file", "sha256", "bytes"}
+    dropped: list[str] = [k for k in d if k not in known_top]
+    out = {k: v for k, v in d.items() if k in known_top}
+    dropped += [f"input/{k}" for k in d["input"] if k not in known_input]
+    out["input"] = {k: v for k, v in d["input"].items() if k in known_input}
+    arts = []
+    for i, a in enumerate(d["artifacts"]):
+        dropped += [f"artifacts/{i}/{k}" for k in a if k not in known_art]
+        a = {k: v for k, v in a.items() if k in known_art}
+        comps = []
+        for j, c in enumerate(a.get("companions", ())):
+            dropped += [f"artifacts/{i}/companions/{j}/{k}" for k in c if k not in known_comp]
+            comps.append({k: v for k, v in c.items() if k in known_comp})
+        if "companions" in a:
+            a["companions"] = comps
+        arts.append(a)
+    out["artifacts"] = arts
+    if dropped:
+        log.warning("warning: %s: ignoring unknown manifest key(s) %s (written by a newer fer-edge?)", where,
+                    _short(", ".join(dropped), 200))
+    return out
 
 
 def sha256_file(path: Path) -> str:
@@ -203,13 +305,28 @@ def sha256_file(path: Path) -> str:
 
 @dataclass(frozen=True)
 class Bundle:
-    """A loaded bundle folder."""
+    """A loaded bundle folder. Constructing one checks that every file its manifest names is a plain name
+    and not a symlink (see the module docstring), so nothing outside ``path`` is ever read."""
 
     path: Path
     manifest: Manifest
 
+    def __post_init__(self) -> None:
+        for art in self.manifest.artifacts:
+            for name in (art.file, *(c["file"] for c in art.companions)):
+                self.file(name)
+
+    def file(self, name: str) -> Path:
+        """``path / name`` after checking that ``name`` is a plain file name and not a symlink."""
+        check_file_name(name, f"{self.path}: manifest names a file")
+        p = self.path / name
+        if p.is_symlink():
+            raise ModelError(f"{self.path}: {name} is a symlink; a bundle holds its files itself "
+                             "(copy the file in place of the link)")
+        return p
+
     def artifact_path(self, art: Artifact) -> Path:
-        return self.path / art.file
+        return self.file(art.file)
 
     def find(self, format: str | None = None, precision: str | None = None) -> list[Artifact]:
         """Artifacts matching a format and/or precision (exact manifest fields, never file names)."""
@@ -220,7 +337,7 @@ class Bundle:
         """Path of ``art`` after checking its size and sha256 (and its companions') against the manifest."""
         for file, size, digest in ((art.file, art.bytes, art.sha256),
                                    *((c["file"], c["bytes"], c["sha256"]) for c in art.companions)):
-            p = self.path / file
+            p = self.file(file)
             if not p.is_file():
                 raise ModelError(f"{self.path}: artifact {file} listed in the manifest is missing")
             if p.stat().st_size != size or sha256_file(p) != digest:
@@ -230,22 +347,32 @@ class Bundle:
 
 def copy_subset(bundle: Bundle, artifacts: list[Artifact] | tuple[Artifact, ...], dest: Path) -> Manifest:
     """Copy ``artifacts`` (each verified first, companions too) into the folder ``dest`` with a manifest that
-    lists only them; evaluation and provenance are kept. The caller makes ``dest`` atomic (``atomic_dir``)."""
+    lists only them; evaluation and provenance are kept. The caller makes ``dest`` atomic (``atomic_dir``).
+    Only plain file names directly in ``dest`` are written; a symlink found there is replaced, never followed."""
     import shutil
 
     dest.mkdir(parents=True, exist_ok=True)
     for art in artifacts:
-        bundle.verify(art)  # never copy a corrupt file
+        bundle.verify(art)  # never copy a corrupt file (and never one outside the bundle)
         for name in (art.file, *(c["file"] for c in art.companions)):
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(bundle.path / name, dest / name)
+            shutil.copy2(bundle.file(name), _writable(dest, name), follow_symlinks=False)
     manifest = bundle.manifest.with_artifacts(tuple(artifacts))
-    (dest / MANIFEST).write_text(json.dumps(manifest.to_dict(), indent=2) + "\n")
+    _writable(dest, MANIFEST).write_text(json.dumps(manifest.to_dict(), indent=2) + "\n")
     return manifest
 
 
+def _writable(dest: Path, name: str) -> Path:
+    """``dest / name`` for writing: ``name`` a plain file name, any symlink already there removed (not followed)."""
+    if name != MANIFEST:
+        check_file_name(name, f"{dest}: file to write")
+    p = dest / name
+    if p.is_symlink():
+        p.unlink()
+    return p
+
+
 def load_bundle(path: str | Path) -> Bundle:
-    """Read and validate a bundle folder (or its manifest.json)."""
+    """Read and validate a bundle folder (or its manifest.json); one ModelError line for anything wrong."""
     path = Path(path)
     if path.is_file() and path.name == MANIFEST:
         path = path.parent
@@ -254,9 +381,13 @@ def load_bundle(path: str | Path) -> Bundle:
         what = "a folder" if path.is_dir() else ("a file" if path.exists() else "missing")
         raise ModelError(f"{path}: not a fer-edge bundle ({what}, no {MANIFEST}); make one with `fer-edge convert`")
     try:
-        d = json.loads(mf.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelError(f"{mf}: not valid JSON ({exc})") from None
+        if mf.stat().st_size > MAX_MANIFEST_BYTES:
+            raise ModelError(f"{mf}: {mf.stat().st_size:,} bytes; a manifest is at most {MAX_MANIFEST_BYTES:,}")
+        d = json.loads(mf.read_bytes())
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ModelError(f"{mf}: not valid JSON ({_short(exc, 120)})") from None
+    except OSError as exc:
+        raise ModelError(f"{mf}: cannot be read ({exc.strerror or exc})") from None
     return Bundle(path, Manifest.from_dict(d, str(mf)))
 
 

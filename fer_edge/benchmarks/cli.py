@@ -73,7 +73,7 @@ def _default_threads() -> str:
 @click.option("--max-drop", type=float, default=2.0, show_default=True,
               help="Accuracy drop vs fp32 (percentage points) above which a row is 'degraded'.")
 @click.option("--timeout", "timeout_s", type=float, default=600, show_default=True, help="Seconds per row.")
-@click.option("--device-name", help="Name of this device in the results (default: host name).")
+@click.option("--device-name", help="Name of this device in the results (default: the board or CPU model).")
 @click.option("--pipeline", type=click.Path(), help="Video (or any `fer-edge run` source) to also time end to end.")
 @click.option("--pipeline-frames", type=int, default=300, show_default=True, help="Frames for --pipeline.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="bench-results", show_default=True,
@@ -89,7 +89,8 @@ def bench(bundles: tuple[str, ...], data: str | None, out_dir: str, quiet: bool,
     fer-edge bench B1 B2 --formats tflite,onnx --threads 1,4 --out results/pi5
     """
     from fer_edge.benchmarks.render import console_table, write_outputs
-    from fer_edge.benchmarks.runner import BenchOptions, run_bench
+    from fer_edge.benchmarks.runner import BenchOptions, failures, run_bench
+    from fer_edge.errors import FerEdgeError
 
     opts = BenchOptions(max_drop=max_drop / 100, **options)
     doc = run_bench(list(bundles), data, opts, echo=(lambda s: None) if quiet else click.echo)
@@ -97,6 +98,11 @@ def bench(bundles: tuple[str, ...], data: str | None, out_dir: str, quiet: bool,
     click.echo(console_table(doc))
     run = doc["runs"][0]
     click.echo(f"{len(run['rows'])} rows in {run['wall_s']:.0f} s; wrote " + ", ".join(str(p) for p in paths.values()))
+    failed = failures(doc)
+    if failed:  # the results are written, but a run with failures must not look like a success
+        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+        raise FerEdgeError(f"{len(failed)} of {len(run['rows']) + len(run['pipeline'])} measurements failed: "
+                           f"{failed[0]}{more}")
 
 
 @click.command("report")
@@ -112,8 +118,9 @@ def report(results: tuple[str, ...], out: str, title: str) -> None:
     """
     from fer_edge.benchmarks import results as res
     from fer_edge.benchmarks.render import console_table, markdown
+    from fer_edge.redact import redact_all
 
-    doc = res.merge([res.load(p) for p in results])
+    doc = redact_all(res.merge([res.load(p) for p in results]))  # results from older versions may hold credentials
     suffix = Path(out).suffix.lower()
     if suffix == ".html":
         from fer_edge.benchmarks.html import html_report

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -25,9 +26,11 @@ from fer_edge.benchmarks import sysinfo
 from fer_edge.benchmarks.results import document, empty_row, mark_pareto
 from fer_edge.bundle import PRECISIONS, Artifact, Bundle, load_bundle
 from fer_edge.errors import FerEdgeError
+from fer_edge.redact import redact, redact_all
 from fer_edge.runtime.backends import BACKENDS, available_backends
 
 Echo = Callable[[str], None]
+UNAVAILABLE = "not installed here"  # in the reason of a row no installed backend can run (not a failure to exit on)
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,7 @@ def plan(bundle: Bundle, opts: BenchOptions) -> tuple[list[Job], list[dict[str, 
             if opts.backends and able:
                 continue  # the user chose backends that do not run this format
             why = (f"no fer-edge backend runs format {art.format!r}" if not able else
-                   f"format {art.format} needs {' or '.join(able)}, not installed here "
+                   f"format {art.format} needs {' or '.join(able)}, {UNAVAILABLE} "
                    f"(pip install {' or '.join(BACKENDS.get(n).package for n in able)})")
             failed.append(_base_row(bundle, art, "", min(opts.threads), status="failed", reason=why))
             continue
@@ -117,7 +120,7 @@ def plan(bundle: Bundle, opts: BenchOptions) -> tuple[list[Job], list[dict[str, 
 def _disk_bytes(bundle: Bundle, art: Artifact) -> int | None:
     """Bytes on disk of the artifact file and its companions (None when any is missing)."""
     files = [art.file, *(c["file"] for c in art.companions)]
-    paths = [bundle.path / f for f in files]
+    paths = [bundle.file(f) for f in files]
     return sum(p.stat().st_size for p in paths) if all(p.is_file() for p in paths) else None
 
 
@@ -149,7 +152,7 @@ def _worker(job: dict[str, Any], workdir: Path, timeout_s: float) -> dict[str, A
     if not res_path.is_file():
         how = f"signal {-proc.returncode}" if proc.returncode < 0 else f"exit code {proc.returncode}"
         tail = (proc.stderr or "").strip().splitlines()[-1:] or [""]
-        return {"ok": False, "stage": "worker", "error": f"worker process died ({how}) {tail[0][:200]}".strip(),
+        return {"ok": False, "stage": "worker", "error": redact(f"worker process died ({how}) {tail[0][:200]}").strip(),
                 "wall_s": wall}
     res = json.loads(res_path.read_text())
     res["wall_s"] = wall
@@ -162,7 +165,7 @@ def _row(job: Job, res: dict[str, Any], params: tuple[int | None, str],
                     parameters_note=params[1], flops=fl[0], flops_note=fl[1], wall_s=res.get("wall_s"),
                     backend_version=res.get("backend_version") or BACKENDS.get(job.backend).version())
     if not res.get("ok"):
-        row.update(status="failed", reason=f"{res.get('stage', '?')}: {res.get('error', 'unknown error')}")
+        row.update(status="failed", reason=redact(f"{res.get('stage', '?')}: {res.get('error', 'unknown error')}"))
         return row
     lat = res["latency"]
     tput = res["throughput"]
@@ -254,7 +257,8 @@ def bench_bundle(bundle: Bundle, faces: acc.Faces, opts: BenchOptions, workdir: 
                     "min_time_s": opts.min_time_s,
                     "batch_sizes": list(opts.batch_sizes), "latency_input": str(lat_path),
                     "eval_input": str(eval_path) if eval_path and key not in preds else None,
-                    "predictions": str(pred_path), "flip_tta": opts.flip_tta}
+                    "predictions": str(pred_path), "flip_tta": opts.flip_tta,
+                    "classes": list(bundle.manifest.classes)}
         res = _worker(spec_job, workdir, opts.timeout_s)
         if spec_job["eval_input"] and res.get("ok") and pred_path.is_file():
             preds[key] = np.load(pred_path).astype(np.int64)
@@ -278,7 +282,7 @@ def _progress(n: int, total: int, row: dict[str, Any]) -> str:
 def _pipeline(bundle: Bundle, rows: list[dict[str, Any]], opts: BenchOptions, workdir: Path) -> dict[str, Any]:
     """End-to-end numbers from ``fer_edge.runtime.pipeline.measure`` for the bundle's fastest passed row."""
     entry: dict[str, Any] = {"status": "failed", "reason": "", "model": bundle.manifest.name,
-                             "bundle": str(bundle.path), "source": opts.pipeline}
+                             "bundle": str(bundle.path), "source": redact(opts.pipeline or "")}
     ok = [r for r in rows if r["status"] != "failed" and r["latency_p50_ms"] is not None]
     if not ok:
         entry["reason"] = "no row of this bundle ran, so there is no model to run end to end"
@@ -291,17 +295,21 @@ def _pipeline(bundle: Bundle, rows: list[dict[str, Any]], opts: BenchOptions, wo
     job = {"mode": "pipeline", "source": opts.pipeline, "bundle": str(bundle.path), "kwargs": kwargs}
     res = _worker(job, workdir, opts.timeout_s)
     if not res.get("ok"):
-        entry["reason"] = f"{res.get('stage', '?')}: {res.get('error', 'unknown error')}"
+        entry["reason"] = redact(f"{res.get('stage', '?')}: {res.get('error', 'unknown error')}")
         return entry
     entry.update(status="passed", **{("pipeline_model" if k == "model" else k): v for k, v in res["pipeline"].items()})
-    return entry
+    return redact_all(entry)
 
 
 def run_bench(bundles: list[str | Path], data: str | Path | None = None, opts: BenchOptions | None = None,
               echo: Echo = lambda s: None) -> dict[str, Any]:
-    """Benchmark bundles on this machine; a results document with one run (see ``results.SCHEMA``)."""
+    """Benchmark bundles on this machine; a results document with one run (see ``results.SCHEMA``).
+
+    Every string recorded or echoed passes through ``fer_edge.redact.redact`` (no credentials of a source URL)."""
     opts = opts or BenchOptions()
     opts.check()
+    shown = echo
+    echo = lambda s: shown(redact(s))  # noqa: E731
     t0 = time.perf_counter()
     device = sysinfo.describe(opts.device_name)
     faces = acc.load_faces(data, opts.limit) if data else acc.synthetic_faces()
@@ -332,8 +340,23 @@ def run_bench(bundles: list[str | Path], data: str | Path | None = None, opts: B
     mark_pareto(rows)
     settings = {k: (list(v) if isinstance(v, tuple) else v) for k, v in opts.__dict__.items()}
     device["load_average_end"] = sysinfo.load_average()
-    run = {"id": f"{device['name']}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}",
+    slug = re.sub(r"[^A-Za-z0-9.]+", "-", device["name"]).strip("-")[:40] or "device"
+    run = {"id": f"{slug}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}",
            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "device": device,
            "settings": settings, "data": faces.info, "notes": notes, "rows": rows, "pipeline": pipeline,
            "wall_s": time.perf_counter() - t0}
-    return document([run])
+    return document([redact_all(run)])
+
+
+def failures(doc: dict[str, Any]) -> list[str]:
+    """One line per failed row or failed pipeline measurement of a results document; rows of a format that no
+    backend installed here runs are listed in the results but are not failures."""
+    out = []
+    for run in doc["runs"]:
+        for r in run["rows"]:
+            if r["status"] == "failed" and not (r["backend"] == "" and UNAVAILABLE in r["reason"]):
+                what = " ".join(f"{r['model']} {r['format']}/{r['precision']} {r['backend']}".split()) \
+                    if r["format"] else r["model"]
+                out.append(f"{what}: {r['reason']}")
+        out += [f"pipeline {p.get('model')}: {p['reason']}" for p in run.get("pipeline", []) if p["status"] == "failed"]
+    return out

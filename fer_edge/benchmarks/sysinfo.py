@@ -124,14 +124,16 @@ def emulation(text: str | None = None) -> str | None:
     return None
 
 
-def describe(name: str | None = None) -> dict[str, Any]:
-    """The device section of a benchmark record."""
+def describe(name: str | None = None, executable: bool = False) -> dict[str, Any]:
+    """The device section of a benchmark record. ``name`` defaults to the board or CPU model, never the host
+    name (results are shared); the Python executable's path is recorded only with ``executable``."""
     import fer_edge
 
-    return {
-        "name": name or platform.node() or "unknown",
-        "board": board_model(),
-        "cpu": cpu_model(),
+    board, cpu = board_model(), cpu_model()
+    info = {
+        "name": name or board or cpu or "unknown",
+        "board": board,
+        "cpu": cpu,
         "arch": platform.machine(),
         "cores": os.cpu_count() or 1,
         "usable_cores": usable_cores(),
@@ -145,5 +147,7 @@ def describe(name: str | None = None) -> dict[str, Any]:
         "backends": backend_versions(),
         "load_average": load_average(),
         "emulated": emulation(),
-        "executable": sys.executable,
     }
+    if executable:
+        info["executable"] = sys.executable
+    return info

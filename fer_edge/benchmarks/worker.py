@@ -74,6 +74,10 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
         t0 = time.perf_counter_ns()
         probs = run(singles[0])
         out["first_inference_ms"] = (time.perf_counter_ns() - t0) / 1e6
+        n_classes = len(job["classes"]) if job.get("classes") else probs.shape[1]
+        if probs.shape[1] != n_classes:
+            raise ValueError(f"the manifest lists {n_classes} classes but the model gives {probs.shape[1]} "
+                             "outputs per face")
         out["outputs_finite"] = bool(np.all(np.isfinite(probs)))
         out["stage"] = "latency"
         time_calls(run, singles, job["warmup"])

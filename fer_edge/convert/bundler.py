@@ -25,6 +25,7 @@ from fer_edge.convert.context import CALIB_METHODS, ExportContext, Exported
 from fer_edge.convert.formats import ExportFormat, select
 from fer_edge.convert.source import ModelSource, load_keras, open_source
 from fer_edge.errors import FerEdgeError, ModelError
+from fer_edge.redact import portable
 
 WORK_PREFIX = "fer-edge-convert-"  # + pid: work folders in the temp dir, swept by the next conversion once it died
 TUNE_FACES = 1000  # labelled calibration-source faces for NNCF accuracy control
@@ -175,10 +176,14 @@ def convert(source: str | Path, out: str | Path, opts: ConvertOptions | None = N
                 raise ModelError(f"no artifact could be built ({why[:400]})")
             failed = [{"format": r.format, "precision": r.precision, "reason": r.reason}
                       for r in rows if r.status == "failed" and r.file is None]
+            # a bundle is copied to other machines: no absolute path of this one in it (base names instead)
             manifest = replace(
-                base, artifacts=tuple(job.artifacts), evaluation={**evaluation, "failed": failed, "notes": notes},
-                provenance={**src.provenance(), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                            "options": _jsonable(asdict(opts)), "removed_layers": removed, "versions": versions()})
+                base, artifacts=tuple(replace(a, options=portable(a.options)) for a in job.artifacts),
+                evaluation=portable({**evaluation, "failed": failed, "notes": notes}),
+                provenance=portable({**src.provenance(),
+                                     "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                                     "options": _jsonable(asdict(opts)), "removed_layers": removed,
+                                     "versions": versions()}))
             result = ConvertResult(out, manifest, tuple(rows), keras_acc, time.time() - t_start, tuple(notes),
                                    opts.max_drop)
             _write(tmp, result)

@@ -10,6 +10,7 @@ from typing import Any
 from fer_edge.bundle import InputSpec, sha256_file
 from fer_edge.errors import ModelError
 from fer_edge.labels import EMOTIONS, canonical
+from fer_edge.redact import portable
 
 META_FILES = ("run.json", "report.json")
 AUGMENT_PREFIX = "Random"  # keras.layers.RandomFlip, RandomRotation, ... (training-only)
@@ -70,13 +71,16 @@ class ModelSource:
         run = {k: self.meta[k] for k in ("backbone", "stage", "protocol", "config", "summary", "timings",
                                           "best_val_accuracy", "versions") if k in self.meta}
         if self.dataset_root:
-            run["dataset"] = {"name": self.dataset_name, "root": self.dataset_root}
+            run["dataset"] = {"name": self.dataset_name, "root": Path(self.dataset_root).name}
         if self.history:
             acc = self.history.get("val_accuracy") or []
             run["epochs"] = len(acc)
             run["best_val_accuracy"] = run.get("best_val_accuracy", max(acc) if acc else None)
-        return {"source": str(self.path.resolve()), "source_sha256": sha256_file(self.path),
-                "run_dir": str(self.run_dir.resolve()) if self.run_dir else None, "run": run}
+        # portable: the model file relative to its run folder, folders by base name, the model by its sha256
+        source = self.path.name if self.run_dir is None else self.path.resolve().relative_to(
+            self.run_dir.resolve()).as_posix()
+        return portable({"source": source, "source_sha256": sha256_file(self.path),
+                         "run_dir": self.run_dir.resolve().name if self.run_dir else None, "run": run})
 
 
 def open_source(path: str | Path) -> ModelSource:

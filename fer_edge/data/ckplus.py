@@ -15,6 +15,7 @@ from fer_edge.data.common import build, image_names, subdirs
 from fer_edge.data.faces import FaceCropper, detector_tag, load_detector
 from fer_edge.data.imageio import ImageReadLog, Progress, read_all, read_gray
 from fer_edge.data.registry import DATASETS
+from fer_edge.data.textio import read_text
 from fer_edge.data.types import FaceDataset
 from fer_edge.errors import DataError
 from fer_edge.labels import index
@@ -32,7 +33,7 @@ def emotion_dir(path: Path) -> Path | None:
 
 def read_code(path: Path) -> int:
     """The emotion code in one ``*_emotion.txt`` (e.g. ``   3.0000000e+00``); DataError naming file and line."""
-    lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
+    lines = [ln for ln in read_text(path).splitlines() if ln.strip()]
     try:
         value = float(lines[0]) if len(lines) == 1 else float("nan")
     except ValueError:

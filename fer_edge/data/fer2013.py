@@ -12,6 +12,7 @@ import numpy as np
 from fer_edge.data.common import build
 from fer_edge.data.imageio import Progress
 from fer_edge.data.registry import DATASETS
+from fer_edge.data.textio import ENCODING, open_text
 from fer_edge.data.types import FaceDataset
 from fer_edge.errors import DataError
 from fer_edge.labels import index
@@ -45,7 +46,7 @@ def parse_pixels(text: str, where: str) -> np.ndarray:
 
 def csv_rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
     """(line number, row) of a headed csv; DataError if a required column is missing or a row is short."""
-    with path.open(newline="") as fh:
+    with open_text(path) as fh:
         reader = csv.reader(fh)
         header = [h.strip() for h in next(reader, [])]
         lost = [c for c in required if c not in header]
@@ -97,9 +98,10 @@ def read_fer2013_csv(
 
 def header(path: Path) -> list[str]:
     """Column names on the first line of a csv file ([] if unreadable)."""
-    try:
-        with path.open(newline="") as fh:
-            return [h.strip() for h in next(csv.reader(fh), [])]
+    try:  # the first line alone: a bad byte further down is reported by the reader, naming its line
+        with path.open("rb") as fh:
+            first = fh.readline(1 << 16).decode(ENCODING)
+        return [h.strip() for h in next(csv.reader([first]), [])]
     except (OSError, UnicodeDecodeError, csv.Error):
         return []
 

@@ -9,6 +9,7 @@ import numpy as np
 
 from fer_edge.data.imageio import ImageReadLog, Progress, read_all, read_gray
 from fer_edge.data.registry import DATASETS
+from fer_edge.data.textio import open_text
 from fer_edge.data.types import FaceDataset
 from fer_edge.errors import DataError
 from fer_edge.labels import EMOTIONS
@@ -38,7 +39,7 @@ def soft_labels(votes: np.ndarray) -> np.ndarray:
 def read_label_csv(path: Path) -> tuple[list[str], np.ndarray]:
     """Names and (N, 10) vote counts of one label.csv; a malformed row is an error naming file and line."""
     names, votes = [], []
-    with path.open(newline="") as fh:
+    with open_text(path) as fh:
         for lineno, row in enumerate(csv.reader(fh), start=1):
             if not row or not row[0].strip():
                 continue

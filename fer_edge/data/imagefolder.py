@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from fer_edge.data.common import SPLIT_FOLDERS, build, image_names, is_emotion, subdirs
-from fer_edge.data.imageio import ImageReadLog, Progress, read_all, read_gray, read_rgb
+from fer_edge.data.imageio import ImageReadLog, Progress, decode_file, read_all, read_gray, read_rgb
 from fer_edge.data.registry import DATASETS
 from fer_edge.data.types import FaceDataset
 from fer_edge.errors import DataError
@@ -52,9 +52,9 @@ def looks_like(path: Path) -> bool:
 
 def probe(path: Path) -> tuple[tuple[int, int], bool]:
     """(width, height) and whether an image is really colour (not gray stored as 3 channels)."""
-    img = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    img, why = decode_file(path, cv2.IMREAD_UNCHANGED)
     if img is None:
-        raise DataError(f"{path}: not a readable image (used to choose the dataset's image size)")
+        raise DataError(f"{path}: {why} (used to choose the dataset's image size)")
     color = img.ndim == 3 and img.shape[2] >= 3 and int(np.ptp(img[..., :3].astype(np.int16), axis=2).max()) > 8
     return (img.shape[1], img.shape[0]), color
 

@@ -1,7 +1,14 @@
-"""Reading face images robustly: corrupt files are skipped and counted (or fail with --strict)."""
+"""Reading face images robustly: corrupt files are skipped and counted (or fail with --strict).
+
+Images are untrusted: the size a file declares in its header is read first (``imagesize``, no decoding) and a
+file over ``max_pixels()`` (``FER_EDGE_MAX_PIXELS``, default 64 Mi pixels) or whose header names no size is
+refused before OpenCV allocates anything, so a small file declaring 30000x30000 pixels costs nothing.
+"""
 
 from __future__ import annotations
 
+import io
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +19,8 @@ import numpy as np
 from fer_edge.errors import DataError
 
 MAX_REPORTED = 5
+DEFAULT_MAX_PIXELS = 1 << 26  # 67,108,864 (8192 x 8192): any photo; a 3-channel image this size is 192 MiB
+MAX_PIXELS_ENV = "FER_EDGE_MAX_PIXELS"
 UNREADABLE = "unreadable image(s) skipped"  # first problems line when images were skipped
 Progress = Callable[[int, int], None]  # progress(done, total), called while images are read
 
@@ -34,25 +43,75 @@ class ImageReadLog:
         return (f"{len(self.bad)} {UNREADABLE}", *self.bad[:MAX_REPORTED])
 
 
-def _decode(path: Path, flags: int) -> np.ndarray | None:
+def max_pixels() -> int:
+    """The most pixels (width x height) an image may declare: ``$FER_EDGE_MAX_PIXELS`` or DEFAULT_MAX_PIXELS."""
+    text = os.environ.get(MAX_PIXELS_ENV, "").strip().replace("_", "")
+    if not text:
+        return DEFAULT_MAX_PIXELS
     try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise DataError(f"{MAX_PIXELS_ENV}={os.environ[MAX_PIXELS_ENV]!r}: expected a positive number of pixels")
+    return value
+
+
+def declared_size(data: bytes | np.ndarray) -> tuple[int, int] | None:
+    """(width, height) an encoded image declares in its header, without decoding it; None if unknown."""
+    import imagesize
+
+    try:
+        w, h = imagesize.get(io.BytesIO(bytes(data)))
+    except Exception:  # a malformed header is an unknown size, whatever imagesize raises on it
+        return None
+    return (int(w), int(h)) if w > 0 and h > 0 else None
+
+
+def decode(data: np.ndarray, flags: int = cv2.IMREAD_COLOR) -> tuple[np.ndarray | None, str]:
+    """(image, "") for encoded bytes within the pixel limit, else (None, why); the size is checked first."""
+    if data.size == 0:
+        return None, "not a readable image (empty file)"
+    size = declared_size(data)
+    if size is None:
+        return None, "not a readable image (no image size in its header)"
+    limit = max_pixels()
+    if size[0] * size[1] > limit:
+        return None, (f"declares {size[0]}x{size[1]} pixels, over the limit of {limit:,} "
+                      f"(set {MAX_PIXELS_ENV} to allow more)")
+    try:
+        img = cv2.imdecode(data, flags)
+    except cv2.error:
+        img = None
+    return (img, "") if img is not None else (None, "not a readable image")
+
+
+def decode_file(path: Path, flags: int) -> tuple[np.ndarray | None, str]:
+    """``decode`` of a file's bytes: (image, "") or (None, why). A file larger than any image within the pixel
+    limit could be (8 bytes a pixel, 16-bit RGBA uncompressed) is refused without being read."""
+    try:
+        size = os.stat(path).st_size
+        if size > 8 * max_pixels() + (1 << 20):
+            return None, f"{size:,} bytes, more than an image within the pixel limit can take (see {MAX_PIXELS_ENV})"
         data = np.fromfile(path, dtype=np.uint8)
     except OSError:
-        return None
-    if data.size == 0:
-        return None
-    return cv2.imdecode(data, flags)
+        return None, "not a readable image" if Path(path).is_file() else "missing file"
+    return decode(data, flags)
 
 
-def _why(path: Path) -> str:
-    return "not a readable image" if path.is_file() else "missing file"
+def load_image(path: str | Path, flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
+    """One image file decoded with ``flags`` after its declared size is checked; DataError naming it if not."""
+    img, why = decode_file(Path(path), flags)
+    if img is None:
+        raise DataError(f"{path}: {why}")
+    return img
 
 
 def read_gray(path: Path, log: ImageReadLog, size: tuple[int, int] | None = None) -> np.ndarray | None:
     """(H, W) uint8 grayscale, resized to ``size`` (w, h) if given; None (logged) if unreadable."""
-    img = _decode(path, cv2.IMREAD_GRAYSCALE)
+    img, why = decode_file(path, cv2.IMREAD_GRAYSCALE)
     if img is None:
-        log.fail(path, _why(path))
+        log.fail(path, why)
         return None
     if size is not None and img.shape[::-1] != tuple(size):
         img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
@@ -61,9 +120,9 @@ def read_gray(path: Path, log: ImageReadLog, size: tuple[int, int] | None = None
 
 def read_rgb(path: Path, log: ImageReadLog, size: tuple[int, int] | None = None) -> np.ndarray | None:
     """(H, W, 3) uint8 RGB, resized to ``size`` (w, h) if given; None (logged) if unreadable."""
-    img = _decode(path, cv2.IMREAD_COLOR)
+    img, why = decode_file(path, cv2.IMREAD_COLOR)
     if img is None:
-        log.fail(path, _why(path))
+        log.fail(path, why)
         return None
     img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
     if size is not None and img.shape[1::-1] != tuple(size):

@@ -14,6 +14,7 @@ import numpy as np
 from fer_edge.data.common import build
 from fer_edge.data.imageio import ImageReadLog, Progress, read_all, read_rgb
 from fer_edge.data.registry import DATASETS
+from fer_edge.data.textio import open_text
 from fer_edge.data.types import FaceDataset
 from fer_edge.errors import DataError
 from fer_edge.labels import index
@@ -59,7 +60,7 @@ def read_labels(path: str | Path) -> RafLabels:
     if not label_file.is_file():
         raise DataError(f"{path}: no {LABEL_FILE}")
     names, labels, split = [], [], []
-    with label_file.open() as fh:
+    with open_text(label_file) as fh:
         for lineno, line in enumerate(fh, start=1):
             fields = line.split()
             if not fields:

@@ -79,6 +79,17 @@ class Classifier:
         self._in_dtype = np.dtype(self.artifact.input_dtype)
         self.flip_tta = bool(flip_tta)
         self._run = flip_averaged(self._once) if self.flip_tta else self._once
+        self._check_outputs()
+
+    def _check_outputs(self) -> None:
+        """One inference on a blank face at load: the model must give one finite score per manifest class."""
+        s = self.input
+        raw = self.backend.invoke(quantize(np.zeros((1, s.height, s.width, s.channels), np.float32), self._in_dtype,
+                                           self.artifact.input_quant))
+        n = int(np.asarray(raw).size)
+        if n != len(self.classes):
+            raise ModelError(f"{self.bundle.path}: the manifest lists {len(self.classes)} classes but "
+                             f"{self.artifact.file} gives {n} outputs per face")
 
     def _once(self, x: np.ndarray) -> np.ndarray:
         raw = self.backend.invoke(quantize(x, self._in_dtype, self.artifact.input_quant))
@@ -88,7 +99,11 @@ class Classifier:
         """Preprocessed float32 NHWC batch -> (N, K) float32 probabilities."""
         if len(x) == 0:
             return np.zeros((0, len(self.classes)), np.float32)
-        return self._run(x)
+        p = self._run(x)
+        if not np.isfinite(p).all():  # never hand NaN or infinity on (JSON lines, overlays, accuracy)
+            raise ModelError(f"{self.bundle.path}: {self.artifact.file} gave non-finite probabilities (NaN or "
+                             "infinity); the model or its manifest's normalization is broken")
+        return p
 
     def predict(self, faces: list[np.ndarray] | np.ndarray, bgr: bool = False) -> np.ndarray:
         """uint8 face crops (gray or colour, any size) -> (N, K) probabilities in manifest class order."""

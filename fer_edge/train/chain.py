@@ -421,6 +421,10 @@ def preflight(cfg: ChainConfig, given: tuple[str, ...] = ()) -> dict[str, Path]:
     whose dataset is not ``given`` in memory."""
     cfg.validate()
     paths = {name: resolve_data(name, cfg.data) for name in cfg.chain if name not in given}
+    out = Path(cfg.out)
+    if cfg.resume and not (out / "chain.json").is_file() and not any(out.glob("*/*/plan.json")):
+        raise FerEdgeError(f"{out}: --resume, but no run was started there (no chain.json or stage plan.json); "
+                           "drop --resume to start one, or give the --out of the run to continue")
     if not cfg.resume:
         for b in cfg.backbones:
             for s in cfg.chain:

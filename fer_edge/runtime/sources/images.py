@@ -13,13 +13,18 @@ from fer_edge.runtime.sources.base import SOURCES, Frame, SourceBase, valid_imag
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pnm"})
 
 
+def image_or_reason(path: Path) -> tuple[object, str]:
+    """(BGR uint8 image, "") or (None, why): it cannot be decoded, or it declares more pixels than
+    $FER_EDGE_MAX_PIXELS allows (read from its header, before anything is decoded)."""
+    from fer_edge.data.imageio import decode_file
+
+    img, why = decode_file(path, cv2.IMREAD_COLOR)
+    return (img, "") if valid_image(img) else (None, why or "not a readable image")
+
+
 def read_image(path: Path) -> object:
-    """BGR (or gray, for 1-channel files) uint8 image, or None when it cannot be decoded."""
-    try:
-        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    except cv2.error:
-        return None
-    return img if valid_image(img) else None
+    """BGR (or gray, for 1-channel files) uint8 image, or None when it cannot be decoded (or is too large)."""
+    return image_or_reason(path)[0]
 
 
 @SOURCES.register("image")
@@ -39,9 +44,9 @@ class ImageSource(SourceBase):
         return Path(spec).suffix.lower() in IMAGE_SUFFIXES and Path(spec).is_file()
 
     def frames(self) -> Iterator[Frame]:
-        img = read_image(self.path)
+        img, why = image_or_reason(self.path)
         if img is None:
-            raise SourceError(f"image {self.spec} cannot be decoded")
+            raise SourceError(f"image {self.spec} cannot be decoded: {why}")
         yield self._emit(img, 0.0, self.path.name)
 
 

@@ -7,6 +7,7 @@ import re
 
 import cv2
 
+from fer_edge.redact import redact
 from fer_edge.runtime.sources.base import SOURCES
 from fer_edge.runtime.sources.capture import ReconnectingCapture
 
@@ -39,5 +40,5 @@ class StreamSource(ReconnectingCapture):
 
 
 def _redact_credentials(url: str) -> str:
-    """rtsp://user:pass@host -> rtsp://***@host (never print passwords)."""
-    return re.sub(r"//[^/@]+@", "//***@", url)
+    """rtsp://user:pass@host -> rtsp://***@host (never print passwords); the one rule of ``fer_edge.redact``."""
+    return redact(url)

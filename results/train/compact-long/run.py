@@ -28,5 +28,5 @@ class KeepEpochs(keras.callbacks.Callback):
 
 
 settings = read_config_file(HERE / "continue.yaml")
-settings.update(out=str(out), resume=True)
+settings.update(out=str(out), resume=(out / "chain.json").is_file())  # --resume needs a run to continue
 run_chain(config_from_settings(settings), callbacks=[KeepEpochs()])
