@@ -16,7 +16,12 @@ def data_roots() -> list[Path]:
     roots = [Path(os.environ["FER_EDGE_DATA"])] if os.environ.get("FER_EDGE_DATA") else []
     roots += [Path.cwd().parent / "shared" / "data", Path.cwd() / "shared" / "data",
               Path(__file__).resolve().parents[2] / "shared" / "data"]
-    return list(dict.fromkeys(roots))
+    out, seen = [], set()
+    for r in roots:
+        if r.resolve() not in seen:
+            seen.add(r.resolve())
+            out.append(r)
+    return out
 
 
 def resolve_data(value: str) -> Path:

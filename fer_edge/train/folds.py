@@ -3,7 +3,6 @@ and subject-held-out validation parts (a test subject never trains or validates)
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -11,24 +10,9 @@ import numpy as np
 
 from fer_edge.data import splits
 from fer_edge.data.types import FaceDataset
+from fer_edge.dataroot import data_roots
 from fer_edge.errors import DataError, FerEdgeError
 from fer_edge.train.config import STAGES
-
-
-def data_roots() -> list[Path]:
-    """Where dataset folders are looked for: $FER_EDGE_DATA, then ../shared/data beside the working directory
-    and beside the source checkout."""
-    roots = []
-    if os.environ.get("FER_EDGE_DATA"):
-        roots.append(Path(os.environ["FER_EDGE_DATA"]))
-    roots += [Path.cwd().parent / "shared" / "data", Path.cwd() / "shared" / "data",
-              Path(__file__).resolve().parents[3] / "shared" / "data"]
-    seen, out = set(), []
-    for r in roots:
-        if r.resolve() not in seen:
-            seen.add(r.resolve())
-            out.append(r)
-    return out
 
 
 def resolve_data(name: str, given: Mapping[str, str] | None = None) -> Path:
