@@ -46,8 +46,9 @@ class Broker:
     """A Mosquitto on 127.0.0.1:port that needs USER/PASSWORD; ``stop()`` and ``start()`` again on the same port
     (sessions saved to disk in between)."""
 
-    def __init__(self, binary: str, tmp: Path) -> None:
+    def __init__(self, binary: str, tmp: Path, tls: dict[str, Path] | None = None) -> None:
         self.binary, self.port = binary, _free_port()
+        self.tls_port = _free_port() if tls else None
         pw = tmp / "passwd"
         pw.write_text(f"{USER}:{PASSWORD}\n")
         pw.chmod(0o600)
@@ -57,6 +58,10 @@ class Broker:
         # as root, mosquitto would switch to its own user, who cannot read this test's temporary folder
         self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous false\npassword_file {pw}\n"
                              f"persistence true\npersistence_location {tmp}/\nuser {getpass.getuser()}\n")
+        if tls:
+            with self.conf.open("a") as fh:
+                fh.write(f"listener {self.tls_port} 127.0.0.1\ncafile {tls['ca']}\ncertfile {tls['cert']}\n"
+                         f"keyfile {tls['key']}\n")
         self.log = tmp / "mosquitto.log"
         self.proc: subprocess.Popen | None = None
 
@@ -109,8 +114,9 @@ class Subscriber:
 
 
 @contextlib.contextmanager
-def broker_and_subscriber(binary: str, tmp: Path) -> Iterator[tuple[Broker, Subscriber]]:
-    broker = Broker(binary, tmp)
+def broker_and_subscriber(binary: str, tmp: Path, tls: dict[str, Path] | None = None
+                          ) -> Iterator[tuple[Broker, Subscriber]]:
+    broker = Broker(binary, tmp, tls)
     broker.start()
     sub = Subscriber(broker.port)
     try:
@@ -153,11 +159,11 @@ def test_discovery_events_and_a_broker_restart_mid_run(mosquitto: str, tmp_path:
                      "the pipeline going on without a broker")
         assert srv.get("/healthz", None)[0] == 200
         broker.start()
-        srv.wait_for(lambda: _metric(srv, "fer_edge_mqtt_reconnects_total") >= 1, "the reconnect", timeout=90)
         up_at = time.time()
+        srv.wait_for(lambda: _metric(srv, "fer_edge_mqtt_reconnects_total") >= 1, "the reconnect", timeout=90)
         srv.wait_for(lambda: sub.topics("/lobby/summary", since=up_at), "summaries after the restart", timeout=60)
-        # the changes queued while the broker was away arrive after it is back, stamped with their own time
-        srv.wait_for(lambda: [c for c in (json.loads(p) for _, _, p, _ in sub.topics("/lobby/change", since=up_at))
+        # the changes queued while the broker was away (made between its stop and its start) arrive once it is back
+        srv.wait_for(lambda: [c for c in (json.loads(p) for _, _, p, _ in sub.topics("/lobby/change", since=down_at))
                               if down_at + 0.5 < c["ts"] < up_at], "changes from the offline time", timeout=60)
         assert _metric(srv, "fer_edge_mqtt_dropped_total") == 0
     logs = "".join(srv.lines + srv.errors)
@@ -182,3 +188,38 @@ def test_mqtt_urls_are_checked_in_one_line() -> None:
             MqttConfig.parse(url)
     with pytest.raises(FerEdgeError, match="mqtts"):
         MqttConfig.parse("mqtt://h/x", ca="/etc/hostname")
+
+
+def _certificates(tmp: Path) -> dict[str, Path]:
+    """A throw-away CA and a server certificate for 127.0.0.1 it signed (openssl CLI)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl binary to make the test certificates")
+    ca, ca_key, key, csr, cert = (tmp / n for n in ("ca.pem", "ca.key", "server.key", "server.csr", "server.pem"))
+    ext = tmp / "san.ext"
+    ext.write_text("subjectAltName=IP:127.0.0.1\n")
+    for cmd in (["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca, "-days", "2",
+                 "-subj", "/CN=fer-edge test CA"],
+                ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj", "/CN=127.0.0.1"],
+                ["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-out", cert, "-days",
+                 "2", "-extfile", ext]):
+        subprocess.run(["openssl", *map(str, cmd)], check=True, capture_output=True, timeout=60)
+    return {"ca": ca, "cert": cert, "key": key}
+
+
+def test_tls_broker_with_its_ca_and_refused_without(mosquitto: str, tmp_path: Path) -> None:
+    need_serve_extra()
+    tls = _certificates(tmp_path)
+    with broker_and_subscriber(mosquitto, tmp_path, tls) as (broker, sub):
+        url = f"mqtts://{USER}:{PASSWORD}@127.0.0.1:{broker.tls_port}"
+        with serve("--source", f"lobby={SAMPLE}", "--mqtt", f"{url}/fe/tls", "--mqtt-ca", str(tls["ca"]),
+                   "--mqtt-interval", "1") as srv:
+            srv.wait_for(lambda: sub.topics("fe/tls/lobby/change") and sub.topics("fe/tls/lobby/summary"),
+                         "changes and summaries over TLS")
+            assert sub.topics("homeassistant/sensor/fe_tls/lobby_faces/config")
+            assert _metric(srv, "fer_edge_mqtt_connected") == 1
+        # the system CAs do not know this broker's certificate: no connection, and the pipeline does not care
+        with serve("--source", f"lobby={SAMPLE}", "--mqtt", f"{url}/fe/untrusted", "--mqtt-interval", "1") as srv:
+            srv.wait_for(lambda: srv.json("/api/faces")["cameras"][0]["frames"] > 30, "frames without the broker")
+            assert _metric(srv, "fer_edge_mqtt_connected") == 0 and srv.get("/healthz", None)[0] == 200
+        with sub.lock:
+            assert not any(t.startswith("fe/untrusted/") for _, t, _, _ in sub.messages)

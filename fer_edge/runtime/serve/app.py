@@ -158,7 +158,7 @@ class ServeApp:
                 if None in lines:
                     break
                 await resp.write(b"".join(b"data: " + ln + b"\n\n" for ln in lines if ln is not None))
-        except (ConnectionError, asyncio.CancelledError):
+        except ConnectionError:  # the viewer left
             pass
         finally:
             self.hub.unsubscribe(sub)
@@ -187,7 +187,7 @@ class ServeApp:
                 wait = last_sent + gap - loop.time()
                 if wait > 0:
                     await asyncio.sleep(wait)
-        except (ConnectionError, asyncio.CancelledError):
+        except ConnectionError:  # the viewer left
             pass
         finally:
             self.hub.viewers["stream"] -= 1
