@@ -89,13 +89,15 @@ def _pump(stream: Any, sink: list[str]) -> None:
 
 
 @contextlib.contextmanager
-def serve(*args: str, token: str | None = None, ready_timeout: float = 120) -> Iterator[Server]:
+def serve(*args: str, token: str | None = None, ready_timeout: float = 120,
+          env: dict[str, str] | None = None) -> Iterator[Server]:
     """``fer-edge serve ARGS --port 0`` in a subprocess; yields once it prints its URL; SIGTERM at the end, which
     must stop it cleanly (exit 0)."""
     cmd = [sys.executable, "-m", "fer_edge.cli", "serve", "--port", "0", *args]
     if token:
         cmd += ["--token", token]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=ENV)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+                            env={**ENV, **(env or {})})
     lines: list[str] = []
     errors: list[str] = []
     threading.Thread(target=_pump, args=(proc.stderr, errors), daemon=True).start()

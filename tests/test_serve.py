@@ -8,6 +8,8 @@ import json
 import socket
 import subprocess
 import sys
+import time
+from pathlib import Path
 from urllib.parse import urlparse
 
 import cv2
@@ -262,3 +264,39 @@ print("HEAVY", bad)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO, env=ENV)
     assert out.returncode == 0, out.stderr[-1500:]
     assert "HEAVY []" in out.stdout
+
+
+def test_systemd_ready_watchdog_and_stopping(tmp_path: Path) -> None:
+    """Under a Type=notify unit with WatchdogSec: READY once serving, watchdog pings, STOPPING on SIGTERM."""
+    need_serve_extra()
+    path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.settimeout(60)
+    got: list[str] = []
+    try:
+        with serve("--source", str(SAMPLE), env={"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "1000000"}) as srv:
+            while sum(m == "WATCHDOG=1" for m in got) < 2:
+                got.append(sock.recv(4096).decode())
+            assert srv.get("/healthz", None)[0] == 200
+        sock.settimeout(5)
+        while "STOPPING=1" not in got:
+            got.append(sock.recv(4096).decode())
+    finally:
+        sock.close()
+    assert got[0].startswith("READY=1\nSTATUS=serving 1 camera(s) on http://127.0.0.1:")
+    assert any(m.startswith("STATUS=1 of 1 camera(s) delivering") for m in got)
+
+
+def test_a_hung_camera_stops_the_watchdog_pings_a_retrying_one_does_not() -> None:
+    from fer_edge.runtime.serve.camera import CameraWorker
+    from fer_edge.runtime.serve.options import CameraSpec, ServeOptions
+    from fer_edge.runtime.serve.server import not_hung
+
+    w = CameraWorker(CameraSpec("c", "x.mp4"), None, ServeOptions([]), lambda *a: None, None)  # type: ignore[arg-type]
+    w.state = "retrying"
+    assert not_hung(w, 5.0) and not w.healthy(5.0)
+    w.state, w.last_frame_t = "running", time.monotonic()
+    assert not_hung(w, 5.0) and w.healthy(5.0)
+    w.last_frame_t = time.monotonic() - 60  # "running", no frame for a minute: a read stuck for good
+    assert not not_hung(w, 5.0)

@@ -112,7 +112,7 @@ class CameraWorker:
         try:
             self._src = src
             self.source = redact(src.describe())
-            if self.failures:
+            if self.state == "retrying":  # open again after a failure
                 self.reopens += 1
             self.pipeline.reset()
             self._times.clear()

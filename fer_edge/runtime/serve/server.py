@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from fer_edge.errors import FerEdgeError
+from fer_edge.runtime.notify import notifier
 from fer_edge.runtime.outputs import frame_record
 from fer_edge.runtime.pipeline import Pipeline
 from fer_edge.runtime.serve.app import ServeApp
@@ -26,6 +27,29 @@ from fer_edge.runtime.sources import Frame
 from fer_edge.runtime.types import FrameResult
 
 log = logging.getLogger("fer_edge.serve")
+WATCHDOG_CHECK_S = 1.0
+
+
+def not_hung(worker: CameraWorker, stale_s: float) -> bool:
+    """A camera that delivers, or is between attempts (its own retries handle it): anything but a camera that
+    says it runs and has given no frame for ``stale_s`` (a read stuck for good, which a restart can cure)."""
+    return worker.healthy(stale_s) or worker.state != "running"
+
+
+async def _systemd(workers: list[CameraWorker], stale_s: float, done: asyncio.Event) -> None:
+    """systemd ``Type=notify``: ping the watchdog while no camera is hung; STATUS says how many deliver."""
+    notify, shown = notifier(), ""
+    while not done.is_set():
+        if all(not_hung(w, stale_s) for w in workers):
+            notify.tick()
+        status = f"{sum(w.healthy(stale_s) for w in workers)} of {len(workers)} camera(s) delivering frames"
+        if status != shown:
+            notify.status(status)
+            shown = status
+        try:
+            await asyncio.wait_for(done.wait(), WATCHDOG_CHECK_S)
+        except asyncio.TimeoutError:
+            pass
 
 
 def _dumps(obj: Any) -> bytes:
@@ -98,12 +122,17 @@ async def _main(options: ServeOptions, token: str | None, generated: bool, pipel
             pass
     for w in workers:
         w.start()
+    notifier().ready(status=f"serving {len(workers)} camera(s) on {url}")  # no-op outside systemd
+    watchdog = asyncio.create_task(_systemd(workers, options.stale_s, done)) if notifier().enabled else None
     if ready is not None:
         ready(url)
     try:
         await done.wait()
     finally:
         echo("stopping")
+        notifier().stopping()
+        if watchdog is not None:
+            watchdog.cancel()
         stop.set()
         hub.close()
         await runner.cleanup()
