@@ -116,7 +116,7 @@ def _mjpeg_frames(srv: Server, count: int) -> list[np.ndarray]:
 
 
 def test_mjpeg_stream_sends_new_frames_and_a_stalled_viewer_holds_nothing_back(live: Server) -> None:
-    frames = _mjpeg_frames(live, 3)
+    frames = _mjpeg_frames(live, 5)  # the sample's scenes last at most 3 frames: 5 frames hold two scenes
     assert all(f is not None and f.shape == (480, 640, 3) for f in frames)
     assert any(np.abs(frames[0].astype(int) - f).mean() > 0.5 for f in frames[1:])  # the view moves
     host, port = urlparse(live.url).hostname, urlparse(live.url).port
