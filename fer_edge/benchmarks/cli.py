@@ -84,6 +84,9 @@ def bench(bundles: tuple[str, ...], data: str | None, out_dir: str, quiet: bool,
           **options: Any) -> None:
     """Size, speed and accuracy lost of every artifact of BUNDLE... on this machine.
 
+    The results are always written; the exit is non-zero when any measurement failed (a format that no backend
+    installed here runs is listed, not counted).
+
     \b
     fer-edge bench runs/compact/bundle --data ../shared/data/ferplus
     fer-edge bench B1 B2 --formats tflite,onnx --threads 1,4 --out results/pi5
