@@ -300,3 +300,36 @@ def test_a_hung_camera_stops_the_watchdog_pings_a_retrying_one_does_not() -> Non
     assert not_hung(w, 5.0) and w.healthy(5.0)
     w.last_frame_t = time.monotonic() - 60  # "running", no frame for a minute: a read stuck for good
     assert not not_hung(w, 5.0)
+
+
+def test_worker_reports_results_then_the_tracks_ending_with_the_source(tmp_path: Path) -> None:
+    import threading
+
+    from fer_edge.runtime.pipeline import Pipeline
+    from fer_edge.runtime.serve.camera import CameraWorker
+    from fer_edge.runtime.serve.options import CameraSpec, ServeOptions
+
+    clip = tmp_path / "six.avi"
+    cap, out = cv2.VideoCapture(str(SAMPLE)), None
+    for _ in range(6):
+        ok, img = cap.read()
+        assert ok
+        if out is None:
+            out = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 6.0, img.shape[1::-1])
+        out.write(img)
+    out.release()
+    cap.release()
+    calls: list[tuple[FrameResult | None, list[dict]]] = []
+    opts = ServeOptions([], pace=False, loop=False)
+    worker = CameraWorker(CameraSpec("c", str(clip)), Pipeline.from_bundle(smooth=0.5), opts,
+                          lambda w, frame, result, changes: calls.append((result, changes)), threading.Event())
+    worker.run()  # returns when the clip ends (no loop)
+    assert worker.state == "ended" and worker.frames == 6 and worker.failures == 0
+    results = [r for r, _ in calls if r is not None]
+    assert [r.index for r in results] == list(range(6)) and any(r.faces for r in results)
+    last_result, gone = calls[-1]
+    assert last_result is None and gone and all(c["label"] is None and c["previous"] for c in gone)
+    assert {c["track"] for c in gone} == {e.track for e in results[-1].faces}
+    for _, changes in calls:
+        for c in changes:
+            jsonschema.validate(c, CHANGE_SCHEMA)

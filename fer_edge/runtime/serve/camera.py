@@ -22,7 +22,8 @@ from fer_edge.runtime.sources import Frame, SourceBase, open_source
 from fer_edge.runtime.types import Face, FrameResult
 
 log = logging.getLogger("fer_edge.serve")
-OnResult = Callable[["CameraWorker", Frame, FrameResult, list[dict[str, Any]]], None]
+# (worker, frame, result or None when only changes are reported, label changes)
+OnResult = Callable[["CameraWorker", Frame, FrameResult | None, list[dict[str, Any]]], None]
 EMA = 0.1  # weight of the newest frame in the running stage means
 FPS_FRAMES = 32  # frames per second over the last this many frames
 IMAGE_FPS = 1.0  # pace of image and folder sources
@@ -126,10 +127,10 @@ class CameraWorker:
             self._dropped += src.stats.dropped
             self._reconnects += src.stats.reconnects
             src.close()
-            gone = self.changes.reset(ts=time.time())
-            if gone and self._latest is not None:
-                self.on_result(self, self._latest[1], FrameResult(self._latest[2].index, self._latest[2].time, ()),
-                               gone)
+            last = self._latest
+            gone = self.changes.reset(last[2].time, last[2].index, time.time()) if last is not None else []
+            if gone and last is not None:  # every track ended with the source: changes only, no result
+                self.on_result(self, last[1], None, gone)
 
     def _inputs(self, src: SourceBase, independent: bool
                 ) -> Iterator[tuple[tuple[Frame, float], np.ndarray, int, float, list[Face] | None]]:

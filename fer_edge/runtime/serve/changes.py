@@ -50,6 +50,6 @@ class LabelChanges:
                         "confidence": 0.0})
         return out
 
-    def reset(self, result_time: float = 0.0, frame: int = 0, ts: float = 0.0) -> list[dict[str, Any]]:
-        """Every live track ends (the camera was reopened): their 'gone' changes."""
+    def reset(self, result_time: float, frame: int, ts: float) -> list[dict[str, Any]]:
+        """Every live track ends (the source closed), as of that frame: their 'gone' changes."""
         return self.update(FrameResult(frame, result_time, ()), ts)

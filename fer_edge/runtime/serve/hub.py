@@ -42,11 +42,13 @@ class Hub:
         self.closed = False
         self._frame: dict[str, asyncio.Event] = {c: asyncio.Event() for c in cameras}
 
-    def publish(self, camera: str, envelope: dict[str, Any], line: bytes, changes: list[dict[str, Any]],
-                change_lines: list[bytes]) -> None:
+    def publish(self, camera: str, envelope: dict[str, Any] | None, line: bytes | None,
+                changes: list[dict[str, Any]], change_lines: list[bytes]) -> None:
+        """A camera's result (``envelope``/``line``; None when only label changes are reported) and its changes."""
         if self.closed:
             return
-        self.latest[camera] = envelope
+        if envelope is not None:
+            self.latest[camera] = envelope
         timeline = self.timeline[camera]
         timeline.extend(changes)
         horizon = time.time() - self.timeline_s
@@ -58,10 +60,11 @@ class Hub:
             if sub.changes:
                 for cl in change_lines:
                     sub.offer(cl)
-            else:
+            elif line is not None:
                 sub.offer(line)
-        event, self._frame[camera] = self._frame[camera], asyncio.Event()
-        event.set()
+        if line is not None:
+            event, self._frame[camera] = self._frame[camera], asyncio.Event()
+            event.set()
 
     def subscribe(self, changes: bool, camera: str | None) -> Subscriber:
         sub = Subscriber(changes, camera)

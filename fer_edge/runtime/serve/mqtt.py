@@ -142,12 +142,13 @@ class MqttPublisher:
         self.client.loop_stop()
 
     # --- from the camera threads -----------------------------------------------------------------------------
-    def on_result(self, camera: str, result: FrameResult, changes: list[dict[str, Any]]) -> None:
-        """Never blocks on the network: updates the summary and queues the changes."""
+    def on_result(self, camera: str, result: FrameResult | None, changes: list[dict[str, Any]]) -> None:
+        """Never blocks on the network: updates the summary and queues the changes (``result`` None: the
+        source closed, its tracks ended)."""
         s = self._summary[camera]
-        s["frames"] += 1
-        s["faces"] = len(result.faces)
-        s["tracks"] = {e.track: e.label for e in result.faces}
+        s["frames"] += result is not None
+        s["faces"] = len(result.faces) if result is not None else 0
+        s["tracks"] = {e.track: e.label for e in result.faces} if result is not None else {}
         s["ts"] = time.time()
         for ch in changes:
             self._queue(self.topic(camera, "change"), json.dumps(ch, separators=(",", ":")).encode(), 1, False)

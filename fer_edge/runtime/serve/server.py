@@ -80,11 +80,13 @@ async def _main(options: ServeOptions, token: str | None, generated: bool, pipel
 
         mqtt = MqttPublisher(mqtt_config, [c.id for c in options.cameras])
 
-    def on_result(worker: CameraWorker, frame: Frame, result: FrameResult, changes: list[dict[str, Any]]) -> None:
-        envelope = {"camera": worker.id, "ts": round(time.time(), 3), "result": frame_record(result, frame.name)}
+    def on_result(worker: CameraWorker, frame: Frame, result: FrameResult | None,
+                  changes: list[dict[str, Any]]) -> None:
+        envelope = None if result is None else {"camera": worker.id, "ts": round(time.time(), 3),
+                                                "result": frame_record(result, frame.name)}
         try:
-            loop.call_soon_threadsafe(hub.publish, worker.id, envelope, _dumps(envelope), changes,
-                                      [_dumps(c) for c in changes])
+            loop.call_soon_threadsafe(hub.publish, worker.id, envelope, None if envelope is None else _dumps(envelope),
+                                      changes, [_dumps(c) for c in changes])
         except RuntimeError:  # the loop is closing
             pass
         if mqtt is not None:
