@@ -109,7 +109,9 @@ class MqttPublisher:
         client.max_inflight_messages_set(50)
         client.max_queued_messages_set(config.queue)
         client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
+        self._fails = 0
         self.client = client
 
     def topic(self, *parts: str) -> str:
@@ -222,9 +224,16 @@ class MqttPublisher:
                 for topic, cfg in discovery(self.config, cam):
                     client.publish(topic, json.dumps(cfg), qos=1, retain=True)
         log.info("mqtt: connected to %s", self.config.describe())
+        self._fails = 0
         with self._cond:
             self.connected = True
             self._cond.notify()
+
+    def _on_connect_fail(self, client: Any, userdata: Any) -> None:
+        self._fails += 1
+        if self._fails in (1, 10) or self._fails % 100 == 0:  # said once, then now and then
+            log.warning("mqtt: cannot reach %s (attempt %d); retrying, the cameras go on", self.config.describe(),
+                        self._fails)
 
     def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         with self._cond:
