@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,14 +14,30 @@ REPO = Path(__file__).resolve().parents[1]
 MODEL = REPO / "results" / "train" / "compact-polish2"
 
 
+def ferplus(root: Path, n: int = 16) -> None:
+    """A FERPlus-layout folder of noise faces, 8 classes."""
+    import cv2
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for folder in ("FER2013Train", "FER2013Valid", "FER2013Test"):
+        (root / folder).mkdir(parents=True)
+        rows = []
+        for i in range(n):
+            cv2.imwrite(str(root / folder / f"fer{i:05d}.png"), rng.integers(0, 256, (48, 48), dtype=np.uint8))
+            rows.append(f'fer{i:05d}.png,"(0, 0, 48, 48)",' + ",".join("10" if k == i % 8 else "0" for k in range(10)))
+        (root / folder / "label.csv").write_text("\n".join(rows) + "\n")
+
+
 def fer_edge_without(modules: tuple[str, ...], *args: str, debug: bool = False, path: Path | None = None,
-                     patch: str = "") -> subprocess.CompletedProcess[str]:
+                     patch: str = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     code = ("import sys\n" + "".join(f"sys.modules[{m!r}] = None\n" for m in modules)
             + (f"sys.path.insert(0, {str(path)!r})\n" if path else "") + patch
             + "from fer_edge.cli import main\nmain(sys.argv[1:])\n")
-    env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", **({"FER_EDGE_DEBUG": "1"} if debug else {})}
+    home = tempfile.mkdtemp(prefix="fer-edge-home-")
+    full = {"PATH": "/usr/bin:/bin", "HOME": home, **({"FER_EDGE_DEBUG": "1"} if debug else {}), **(env or {})}
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300,
-                          cwd=REPO, env=env, check=False)
+                          cwd=REPO, env=full, check=False)
 
 
 @pytest.mark.parametrize(("args", "line"), [
@@ -32,7 +49,10 @@ def fer_edge_without(modules: tuple[str, ...], *args: str, debug: bool = False, 
      "error: fer-edge convert needs the conversion extra: pip install 'fer-edge[convert]'"),
 ])
 def test_missing_training_stack_is_one_line(args: list[str], line: str, tmp_path: Path) -> None:
-    res = fer_edge_without(("tensorflow", "keras"), *(str(tmp_path / "out") if a == "OUT" else a for a in args))
+    data = tmp_path / "data"
+    ferplus(data / "ferplus")  # train reads its data before it needs Keras
+    res = fer_edge_without(("tensorflow", "keras"), *(str(tmp_path / "out") if a == "OUT" else a for a in args),
+                           env={"FER_EDGE_DATA": str(data)})
     assert res.returncode == 1
     assert res.stderr.strip().splitlines() == [line]
 
