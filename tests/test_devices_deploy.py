@@ -8,6 +8,7 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -110,6 +111,24 @@ def test_run_sh_runs_the_sample_clip(x86: Path) -> None:
     lines = json_lines(res.stdout)
     assert len(lines) == 3 and all("faces" in d for d in lines)
     assert sum(len(d["faces"]) for d in lines) >= 3  # the sample frames hold 2-3 faces each
+
+
+def test_run_sh_execs_fer_edge_and_stops_on_sigterm(x86: Path) -> None:
+    """The service's main PID is fer-edge itself (exec: NotifyAccess=main, SIGTERM reach it), and SIGTERM stops it
+    with exit 0 and whole JSON lines."""
+    needs_prefix()
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("FER_EDGE_")}, "FER_EDGE_SOURCE": str(SAMPLE),
+           "FER_EDGE_VENV": str(PREFIX)}
+    proc = subprocess.Popen(["bash", str(x86 / "run.sh"), "--json", "-", "--all-frames"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = proc.stdout.readline()
+    cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")
+    proc.send_signal(signal.SIGTERM)
+    rest, err = proc.communicate(timeout=120)
+    assert any(a.endswith(b"/fer-edge") for a in cmdline) and b"run" in cmdline and b"bash" not in cmdline[0]
+    assert proc.returncode == 0 and "SIGTERM" in err, err  # stopped by the signal, not by the end of the clip
+    lines = [first, *rest.splitlines()]
+    assert all("faces" in json.loads(ln) for ln in lines if ln.strip())
 
 
 def test_run_sh_arguments(x86: Path, tmp_path: Path) -> None:
