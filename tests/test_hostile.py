@@ -552,11 +552,24 @@ def test_shipped_manifest_holds_no_path_of_the_machine_that_built_it() -> None:
     assert code == 0 and out.count("[ok]") == 3, err
 
 
-def test_provenance_is_portable() -> None:
+def test_provenance_is_portable(tmp_path: Path) -> None:
+    """What `fer-edge convert` records of a run: no absolute path of this machine, the model by name and sha256."""
+    from fer_edge.convert.source import ModelSource
+
     prov = {"source": "/work/main/results/run/model.keras", "run": {"dataset": {"root": "/data/ferplus"},
                                                                     "config": {"out": "runs/x"}}}
     assert portable(prov) == {"source": "model.keras", "run": {"dataset": {"root": "ferplus"},
                                                                "config": {"out": "runs/x"}}}
+    run = tmp_path / "runs" / "compact"
+    run.mkdir(parents=True)
+    (run / "model.keras").write_bytes(b"weights")
+    meta = {"backbone": "compact", "config": {"weights": str(tmp_path / "start.keras"), "out": "runs/compact"},
+            "dataset": {"name": "ferplus", "root": str(tmp_path / "data" / "ferplus")}}
+    got = ModelSource(run / "model.keras", run, meta).provenance()
+    assert str(tmp_path) not in json.dumps(got)
+    assert got["source"] == "model.keras" and got["run_dir"] == "compact"
+    assert got["source_sha256"] == hashlib.sha256(b"weights").hexdigest()
+    assert got["run"]["dataset"]["root"] == "ferplus" and got["run"]["config"]["weights"] == "start.keras"
 
 
 # ------------------------------------------------------------------------------------ bench exit, --resume
