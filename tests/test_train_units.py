@@ -167,7 +167,7 @@ def _one_line_error(args: list[str], monkeypatch, tmp_path) -> str:
     (["--weights", "nowhere/model.keras"], "no such model file"),
     (["--teacher", "nowhere/teacher.keras"], "--teacher nowhere/teacher.keras: no such model file"),
     (["--teacher-weight", "1.5"], "--teacher-weight"),
-    (["--augment", "heavy"], "--augment"),
+    (["--augment", "extreme"], "--augment"),
     (["--data", "ferplus=/no/such/dir"], "no such file or folder"),
     (["--data", "ferplus"], "name=path"),
     (["--config", "missing.yaml"], "no such file"),
@@ -274,8 +274,8 @@ def test_augment_levels() -> None:
 
     assert [StageConfig(augment=a).augment for a in (True, False, "true", "Light")] == ["strong", "none", "strong",
                                                                                         "light"]
-    with pytest.raises(FerEdgeError, match="augment: expected one of strong, light, none"):
-        StageConfig(augment="heavy")
+    with pytest.raises(FerEdgeError, match="augment: expected one of heavy, strong, light, none"):
+        StageConfig(augment="extreme")
     flat = np.full((64, 48, 48, 1), 0.5, np.float32)
     faces = bar_faces(64, size=48, seed=0)[0].images[..., :1].astype(np.float32) / 255
     y = np.zeros((64, 2), np.float32)
@@ -289,3 +289,47 @@ def test_augment_levels() -> None:
     light = first_batch(faces, "light")
     assert not np.allclose(np.sort(light.ravel()), np.sort(faces.ravel()))  # shifted by fractions of a pixel
     assert light.min() >= faces.min() - 1e-6 and light.max() <= faces.max() + 1e-6  # no new intensities
+    heavy = first_batch(flat, "heavy")  # brightness 0.2-1.2 times: a flat face stays flat, at another level
+    levels = heavy.reshape(64, -1)
+    assert np.allclose(levels, levels[:, :1], atol=1e-5) and levels.min() >= 0.1 - 1e-6 and levels.max() <= 0.6 + 1e-6
+    assert levels[:, 0].std() > 0.05
+    moved = first_batch(faces, "heavy")
+    assert 0 <= moved.min() and moved.max() <= 1
+    assert np.mean(np.abs(moved - faces)) > np.mean(np.abs(light - faces))  # rotation, shear, zoom: far more change
+
+
+def test_plateau_halves_the_lr_and_keeps_its_counters_in_the_checkpoint_state(tmp_path) -> None:
+    """Plateau: the LR drops after ``plateau_patience`` epochs without a lower val_loss, never below min_lr, and the
+    counters live in state.json, so a resumed run starts at the lowered LR."""
+    import keras
+
+    from fer_edge.train.trainer import Phase, StageConfig, _EpochLog, _lr_schedule
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
+    state = {"phase": "all", "history": {}, "epochs_done": 0}
+    cb = _EpochLog(state, tmp_path, tmp_path / "m.keras", 10, 100, 0, (2, 0.5, 0.003))
+    cb.set_model(model)
+    lrs = []
+    for loss in (1.0, 1.1, 1.2, 0.9, 0.95, 0.96, 0.97, 0.98, 0.99):
+        cb._plateau_step(loss)
+        lrs.append(round(state["plateau"]["lr"], 6))
+    assert lrs == [0.01, 0.01, 0.005, 0.005, 0.005, 0.003, 0.003, 0.003, 0.003]
+    assert state["history"]["lr"] == pytest.approx(lrs)
+    saved = json.loads(json.dumps(state))
+    cfg = StageConfig(schedule="plateau", lr=0.01)
+    assert _lr_schedule(cfg, Phase("all", 1.0, 0.01, 5), 10, saved["plateau"]) == pytest.approx(0.003)
+    assert _lr_schedule(cfg, Phase("top", 1.0, 0.01, 5), 10, saved["plateau"]) == 0.01  # a new phase starts afresh
+
+
+def test_sepnet_is_small_separable_and_exports_like_every_backbone() -> None:
+    from fer_edge.train.backbones import BACKBONES, build_classifier
+
+    model = build_classifier(BACKBONES.get("sepnet"), 8, "none", 48, 0.2)
+    assert 0.3e6 < model.count_params() < 1.0e6
+    kinds = {type(layer).__name__ for layer in model.get_layer("backbone").layers}
+    assert {"SeparableConv2D", "LeakyReLU", "SpatialDropout2D", "Add"} <= kinds and "Dense" not in kinds
+    probs = np.asarray(model(np.random.default_rng(0).random((2, 48, 48, 1), np.float32), training=False))
+    assert probs.shape == (2, 8) and np.allclose(probs.sum(1), 1, atol=1e-5)
+    with pytest.raises(FerEdgeError, match="no ImageNet weights"):
+        build_classifier(BACKBONES.get("sepnet"), 8, "imagenet", 48)

@@ -67,9 +67,48 @@ def _compact(shape: tuple[int, int, int], weights: str | None) -> object:
     return keras.Model(inp, x, name="compact")
 
 
+def _sepnet(widths: tuple[int, ...]) -> Callable[[tuple[int, int, int], str | None], object]:
+    """A small residual network of depthwise-separable 3x3 convolutions for 48 px gray faces: a plain conv stem,
+    then per stage two separable convs (BatchNorm, LeakyReLU 0.02) with a strided 1x1 shortcut, max-pool and
+    spatial dropout. The classifier's GAP + softmax head equals the literature's 1x1 conv to the classes + GAP."""
+
+    def build(shape: tuple[int, int, int], weights: str | None) -> object:
+        import keras
+        from keras import layers
+
+        if weights not in (None, "none"):
+            raise FerEdgeError("sepnet has no ImageNet weights; use --weights none or a checkpoint path")
+        inp = keras.Input(shape)
+        x = layers.Conv2D(widths[0] // 2, 3, padding="same", use_bias=False, name="stem_conv")(inp)
+        x = layers.BatchNormalization(name="stem_bn")(x)
+        x = layers.LeakyReLU(0.02, name="stem_act")(x)
+        for stage, filters in enumerate(widths):
+            last = stage == len(widths) - 1
+            shortcut = layers.Conv2D(filters, 1, strides=1 if last else 2, padding="same", use_bias=False,
+                                     name=f"s{stage}_short")(x)
+            shortcut = layers.BatchNormalization(name=f"s{stage}_short_bn")(shortcut)
+            for i in range(2):
+                x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False, name=f"s{stage}_sep{i}")(x)
+                x = layers.BatchNormalization(name=f"s{stage}_bn{i}")(x)
+                if i == 0:
+                    x = layers.LeakyReLU(0.02, name=f"s{stage}_act{i}")(x)
+            if not last:
+                x = layers.MaxPooling2D(3, strides=2, padding="same", name=f"s{stage}_pool")(x)
+            x = layers.Add(name=f"s{stage}_add")([x, shortcut])
+            x = layers.LeakyReLU(0.02, name=f"s{stage}_out")(x)
+            x = layers.SpatialDropout2D(0.1, name=f"s{stage}_drop")(x)
+        return keras.Model(inp, x, name="sepnet")
+
+    return build
+
+
 for _b in (
     Backbone("compact", 48, _compact, "unit", rgb=False, imagenet=False, min_size=32,
              description="VGG-style CNN for 48 px gray faces, 1.3M params (the default edge model)"),
+    Backbone("sepnet", 48, _sepnet((48, 96, 192, 384)), "unit", rgb=False, imagenet=False, min_size=32,
+             description="residual depthwise-separable CNN for 48 px gray faces, 0.3M params"),
+    Backbone("sepnet_wide", 48, _sepnet((64, 128, 256, 512)), "unit", rgb=False, imagenet=False, min_size=32,
+             description="sepnet with widths 64-512, 0.5M params"),
     Backbone("mobilenetv2", 96, _keras_app("MobileNetV2", alpha=1.0), "tf",
              description="MobileNetV2, width 1.0"),
     Backbone("mobilenetv2_035", 96, _keras_app("MobileNetV2", alpha=0.35), "tf",

@@ -98,7 +98,8 @@ OPTION_KEYS = ("backbone", "backbones", "chain", "out", "weights", "epochs", "fo
 @click.option("--class-weight", type=click.Choice(["none", "sqrt", "balanced"]), default=_D.class_weight,
               show_default=True)
 @click.option("--augment", type=click.Choice(AUGMENT_LEVELS), default=_D.augment, show_default=True,
-              help="strong: flip, rotate, shift, zoom, contrast, brightness, erasing; light: flip and small shift.")
+              help="heavy: flip, rotate 30, shift/shear/zoom 20%, brightness x0.2-1.2; strong: milder, plus "
+                   "contrast and erasing; light: flip and small shift.")
 @click.option("--adversarial", type=click.FloatRange(min=0), default=_D.adversarial, show_default=True,
               help="Weight of the loss on FGSM neighbours (0 = off).")
 @click.option("--adv-epsilon", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=_D.adv_epsilon,

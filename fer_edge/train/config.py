@@ -111,6 +111,9 @@ class ChainConfig:
                 raise FerEdgeError(f"stage {name}: class weighting must be none, sqrt or balanced")
             if c.schedule not in ("cosine", "plateau"):
                 raise FerEdgeError(f"stage {name}: schedule must be cosine or plateau")
+            if c.plateau_patience < 1 or not 0 < c.plateau_factor < 1 or c.min_lr < 0 or c.weight_decay < 0:
+                raise FerEdgeError(f"stage {name}: plateau_patience must be >= 1, plateau_factor in (0, 1), "
+                                   "min_lr and weight_decay >= 0")
             check_adversarial(c.adversarial, c.adv_epsilon)
             if c.swa < 0:
                 raise FerEdgeError(f"stage {name}: --swa must be 0 (off) or a number of epochs, got {c.swa}")

@@ -42,10 +42,13 @@ class StageConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-4
     schedule: str = "cosine"         # cosine | plateau
+    plateau_patience: int = 3        # plateau: epochs without a lower val_loss before the LR is multiplied...
+    plateau_factor: float = 0.5      # ...by this factor
+    min_lr: float = 1e-6             # plateau: the LR never goes below this
     soft_labels: bool = True         # train on vote distributions where the dataset has them
     class_weight: str = "none"       # none | sqrt | balanced
     label_smoothing: float = 0.0
-    augment: str = "strong"          # strong | light (flip, small shift: a last polishing run) | none
+    augment: str = "strong"          # heavy | strong | light (flip, small shift: a last polishing run) | none
     patience: int = 10
     dropout: float = 0.4
     seed: int = 0
@@ -118,7 +121,7 @@ def targets(ds: FaceDataset, soft: bool, smoothing: float) -> np.ndarray:
     return y.astype(np.float32)
 
 
-AUGMENT_LEVELS = ("strong", "light", "none")
+AUGMENT_LEVELS = ("heavy", "strong", "light", "none")
 
 
 def augment_level(value: object) -> str:
@@ -133,10 +136,20 @@ def augment_level(value: object) -> str:
 
 def augmenter(seed: int, level: str = "strong") -> object:
     """Face-safe augmentation, run in the input pipeline (never inside the exported model). ``light`` keeps only
-    the flip and a small shift, for a last run that polishes a model on faces close to the real ones."""
+    the flip and a small shift, for a last run that polishes a model on faces close to the real ones; ``heavy`` is
+    the small from-scratch models' recipe: rotation up to 30 degrees, shift, shear and zoom up to 20% (brightness
+    0.2-1.2 is applied multiplicatively by ``make_dataset``)."""
     import keras
     from keras import layers
 
+    if level == "heavy":
+        return keras.Sequential([
+            layers.RandomFlip("horizontal", seed=seed),
+            layers.RandomRotation(30 / 360, fill_mode="reflect", seed=seed + 1),
+            layers.RandomTranslation(0.2, 0.2, fill_mode="reflect", seed=seed + 2),
+            layers.RandomShear(0.2, 0.2, fill_mode="reflect", seed=seed + 3),
+            layers.RandomZoom(0.2, fill_mode="reflect", seed=seed + 4),
+        ], name="augment")
     if level == "light":
         return keras.Sequential([
             layers.RandomFlip("horizontal", seed=seed),
@@ -187,18 +200,23 @@ def make_dataset(x: np.ndarray, y: np.ndarray, w: np.ndarray | None, batch: int,
         aug = augmenter(seed, level)
 
         def apply(xb: object, *rest: object) -> tuple:
-            xb = tf.clip_by_value(aug(xb, training=True), 0.0, 1.0)
+            xb = aug(xb, training=True)
+            if level == "heavy":
+                xb = xb * tf.random.uniform([tf.shape(xb)[0], 1, 1, 1], 0.2, 1.2, seed=seed + 5)
+            xb = tf.clip_by_value(xb, 0.0, 1.0)
             return (random_erasing(xb, seed) if level == "strong" else xb, *rest)
 
         ds = ds.map(apply, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def _lr_schedule(cfg: StageConfig, phase: Phase, steps: int) -> object:
+def _lr_schedule(cfg: StageConfig, phase: Phase, steps: int, plateau: dict | None = None) -> object:
+    """Cosine (warm-up, then decay over the phase) or plateau: a constant LR that the epoch callback lowers; on
+    --resume the plateau LR continues from the checkpoint's state."""
     import keras
 
     if cfg.schedule == "plateau":
-        return phase.lr
+        return float(plateau["lr"]) if plateau and plateau.get("phase") == phase.name else phase.lr
     if cfg.schedule != "cosine":
         raise FerEdgeError(f"unknown schedule {cfg.schedule!r}; choose cosine or plateau")
     total = max(1, phase.epochs * steps)
@@ -216,9 +234,10 @@ class _EpochLog:
 
         class Impl(keras.callbacks.Callback):
             def __init__(self, state: dict, ckpt: Path, best_path: Path, total_epochs: int,
-                         patience: int, keep: int = 0) -> None:
+                         patience: int, keep: int = 0, plateau: tuple[int, float, float] | None = None) -> None:
                 super().__init__()
                 self.state, self.ckpt, self.best_path, self.keep = state, ckpt, best_path, keep
+                self.plateau = plateau
                 self.total, self.patience, self.t0 = total_epochs, patience, time.time()
                 self.done0 = state["epochs_done"]
 
@@ -237,6 +256,8 @@ class _EpochLog:
                         _plain(self.model).save(tmp)
                 else:
                     st["since_best"] += 1
+                if self.plateau:
+                    self._plateau_step(float(logs.get("val_loss", float("nan"))))
                 with atomic.atomic_path(self.ckpt / "last.keras") as tmp:
                     _plain(self.model).save(tmp)
                 if self.keep:
@@ -250,6 +271,28 @@ class _EpochLog:
                       flush=True)
                 if st["since_best"] >= self.patience:
                     self.model.stop_training = True
+
+            def _plateau_step(self, val_loss: float) -> None:
+                """ReduceLROnPlateau whose counters live in the checkpoint state, so --resume keeps the LR."""
+                patience, factor, min_lr = self.plateau
+                opt = self.model.optimizer
+                lr = float(np.asarray(opt.learning_rate))
+                p = self.state.get("plateau")
+                if not p or p.get("phase") != self.state["phase"]:
+                    p = {"phase": self.state["phase"], "best_loss": float("inf"), "wait": 0}
+                if val_loss < p["best_loss"]:
+                    p["best_loss"], p["wait"] = val_loss, 0
+                else:
+                    p["wait"] += 1
+                    if p["wait"] >= patience and lr > min_lr:
+                        lr = max(lr * factor, min_lr)
+                        opt.learning_rate.assign(lr)
+                        p["wait"] = 0
+                        print(f"val_loss has not improved for {patience} epochs: learning rate -> {lr:.2e}",
+                              flush=True)
+                p["lr"] = lr
+                self.state["plateau"] = p
+                self.state["history"].setdefault("lr", []).append(lr)
 
         return Impl(*args, **kwargs)
 
@@ -323,7 +366,8 @@ def train_stage(train: FaceDataset, val: FaceDataset, cfg: StageConfig, out_dir:
             from fer_edge.train.adversarial import wrap
 
             fit_model = wrap(model, cfg.adversarial, cfg.adv_epsilon)
-        optimizer = keras.optimizers.AdamW(_lr_schedule(cfg, phase, steps), weight_decay=cfg.weight_decay)
+        optimizer = keras.optimizers.AdamW(_lr_schedule(cfg, phase, steps, state.get("plateau")),
+                                           weight_decay=cfg.weight_decay)
         if policy == "mixed_float16":
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         fit_model.compile(
@@ -333,9 +377,9 @@ def train_stage(train: FaceDataset, val: FaceDataset, cfg: StageConfig, out_dir:
         if start_epoch and cfg.schedule == "cosine":
             fit_model.optimizer.iterations.assign(start_epoch * steps)
         last_phase = pi == len(phases) - 1
-        cbs = [_EpochLog(state, ckpt, out / "model.keras", total, cfg.patience, cfg.swa if last_phase else 0)]
-        if cfg.schedule == "plateau":
-            cbs.append(keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=3, verbose=0))
+        plateau = (cfg.plateau_patience, cfg.plateau_factor, cfg.min_lr) if cfg.schedule == "plateau" else None
+        cbs = [_EpochLog(state, ckpt, out / "model.keras", total, cfg.patience, cfg.swa if last_phase else 0,
+                         plateau)]
         fit_model.fit(dtrain, validation_data=dval, epochs=phase.epochs, initial_epoch=start_epoch,
                       callbacks=cbs + list(callbacks or []), verbose=verbose)
         state["since_best"] = 0 if pi + 1 < len(phases) else state["since_best"]
