@@ -73,8 +73,8 @@ def emulate(deploy_dir: str, rootfs: str | None, mirror: str | None, source: str
 
     \b
     apt-get install -y qemu-user-static debootstrap binfmt-support
-    fer-edge deploy --device rpi5 --bundle fer_edge/assets/default_bundle --out dist/rpi5
-    sudo fer-edge devices emulate dist/rpi5 --data ../shared/data/ferplus --out results/rpi-emulated
+    fer-edge deploy --device rpi5 --bundle fer_edge/assets/default_bundle --out dist/rpi5 --wheels
+    fer-edge devices emulate dist/rpi5 --data ../shared/data/ferplus --out results/rpi-emulated  # as root
     """
     from pathlib import Path
 
