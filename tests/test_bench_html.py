@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from perf.tiny_bundle import ferplus_or_none, ferplus_subset, session_bundle
 
-from fer_edge.benchmarks.render import write_outputs
+from fer_edge.benchmarks.outputs import write_outputs
 from fer_edge.benchmarks.runner import BenchOptions, run_bench
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "headless_shell")

@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from perf.tiny_bundle import ferplus_or_none, ferplus_subset, session_bundle
 
 from fer_edge.benchmarks import results
-from fer_edge.benchmarks.render import console_table, markdown, write_outputs
+from fer_edge.benchmarks.outputs import write_outputs
+from fer_edge.benchmarks.render import console_table, markdown
 from fer_edge.benchmarks.runner import BenchOptions, run_bench
 from fer_edge.bundle import load_bundle
 from fer_edge.cli import cli

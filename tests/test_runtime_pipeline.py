@@ -16,8 +16,8 @@ from fer_edge.errors import BackendUnavailable, FerEdgeError, ModelError
 from fer_edge.runtime.backends import BACKENDS
 from fer_edge.runtime.classifier import Classifier
 from fer_edge.runtime.outputs import FRAME_SCHEMA
-from fer_edge.runtime.pipeline import Pipeline, measure
-from fer_edge.runtime.run import run
+from fer_edge.runtime.pipeline import Pipeline
+from fer_edge.runtime.run import measure, run
 from fer_edge.runtime.smoothing import Smoother
 from fer_edge.runtime.tracking import IoUTracker
 from fer_edge.runtime.types import Face

@@ -91,7 +91,8 @@ def bench(bundles: tuple[str, ...], data: str | None, out_dir: str, quiet: bool,
     fer-edge bench runs/compact/bundle --data ../shared/data/ferplus
     fer-edge bench B1 B2 --formats tflite,onnx --threads 1,4 --out results/pi5
     """
-    from fer_edge.benchmarks.render import console_table, write_outputs
+    from fer_edge.benchmarks.outputs import write_outputs
+    from fer_edge.benchmarks.render import console_table
     from fer_edge.benchmarks.runner import BenchOptions, failures, run_bench
     from fer_edge.errors import FerEdgeError
 

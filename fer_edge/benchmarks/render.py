@@ -1,12 +1,8 @@
-"""Results as text: the console table, report.md, and writing every output file of a run atomically."""
+"""Results as text: the console table and report.md (``outputs.write_outputs`` writes the files)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
-
-from fer_edge import atomic
-from fer_edge.benchmarks import results
 
 NA = "-"
 
@@ -154,17 +150,3 @@ def markdown(doc: dict[str, Any]) -> str:
     for run in doc["runs"]:
         out += _md_run(run)
     return "\n".join(out)
-
-
-def write_outputs(doc: dict[str, Any], out_dir: str | Path, html: bool = True) -> dict[str, Path]:
-    """results.json (validated), results.csv, report.md and report.html in ``out_dir``, each written atomically."""
-    results.validate(doc)
-    out = Path(out_dir)
-    paths = {"json": atomic.write_json(out / "results.json", doc),
-             "csv": atomic.write_text(out / "results.csv", results.to_csv(doc)),
-             "md": atomic.write_text(out / "report.md", markdown(doc))}
-    if html:
-        from fer_edge.benchmarks.html import html_report
-
-        paths["html"] = atomic.write_text(out / "report.html", html_report(doc))
-    return paths

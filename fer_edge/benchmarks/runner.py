@@ -280,7 +280,7 @@ def _progress(n: int, total: int, row: dict[str, Any]) -> str:
 
 
 def _pipeline(bundle: Bundle, rows: list[dict[str, Any]], opts: BenchOptions, workdir: Path) -> dict[str, Any]:
-    """End-to-end numbers from ``fer_edge.runtime.pipeline.measure`` for the bundle's fastest passed row."""
+    """End-to-end numbers from ``fer_edge.runtime.run.measure`` for the bundle's fastest passed row."""
     entry: dict[str, Any] = {"status": "failed", "reason": "", "model": bundle.manifest.name,
                              "bundle": str(bundle.path), "source": redact(opts.pipeline or "")}
     ok = [r for r in rows if r["status"] != "failed" and r["latency_p50_ms"] is not None]

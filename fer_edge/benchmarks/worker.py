@@ -113,12 +113,12 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def pipeline(job: dict[str, Any]) -> dict[str, Any]:
-    """End-to-end numbers from ``fer_edge.runtime.pipeline.measure`` (only the options it accepts are passed)."""
+    """End-to-end numbers from ``fer_edge.runtime.run.measure`` (only the options it accepts are passed)."""
     out: dict[str, Any] = {"ok": False, "stage": "import"}
     try:
-        from fer_edge.runtime.pipeline import measure as run_pipeline
+        from fer_edge.runtime.run import measure as run_pipeline
     except ImportError as exc:
-        out["error"] = f"fer_edge.runtime.pipeline.measure is not available in this install ({exc})"
+        out["error"] = f"fer_edge.runtime.run.measure is not available in this install ({exc})"
         return out
     params = inspect.signature(run_pipeline).parameters
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())

@@ -13,7 +13,8 @@ from typing import Any
 
 _LAZY = {
     "Pipeline": "fer_edge.runtime.pipeline",
-    "measure": "fer_edge.runtime.pipeline",
+    "measure": "fer_edge.runtime.run",
+    "run": "fer_edge.runtime.run",
     "Classifier": "fer_edge.runtime.classifier",
     "get_detector": "fer_edge.runtime.detectors",
     "open_source": "fer_edge.runtime.sources",

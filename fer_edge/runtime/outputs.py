@@ -17,24 +17,13 @@ import numpy as np
 
 from fer_edge.atomic import atomic_path, sweep_stale, write_bytes
 from fer_edge.errors import FerEdgeError
+from fer_edge.runtime.output_errors import OutputError, output_error
 from fer_edge.runtime.types import FrameResult
+from fer_edge.runtime.video_out import SegmentedVideoSink, VideoSink
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mkv", ".mov", ".m4v"})
 IMAGE_OUT_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})  # encoded as named
 
-
-class OutputError(FerEdgeError):
-    """An output that cannot be written (disk full, I/O error, read-only file system); the others are kept."""
-
-    exit_code = 1
-
-
-def output_error(label: str, exc: BaseException) -> OutputError:
-    """One line naming the output and why it failed (``--json out.jsonl: No space left on device``)."""
-    if isinstance(exc, OutputError):
-        return exc
-    why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
-    return OutputError(f"{label}: {why}")
 
 # One JSON line per frame. "name" appears for image and folder sources.
 FRAME_SCHEMA: dict[str, Any] = {
@@ -208,8 +197,6 @@ class ImageDirSink:
 
 def open_sink(target: str | Path, fps: float = 30.0, segment: float | None = None) -> Any:
     """A video sink for a video suffix (rolling ``segment``-second files when given), else an image folder."""
-    from fer_edge.runtime.video_out import SegmentedVideoSink, VideoSink
-
     p = Path(target)
     if p.suffix.lower() in VIDEO_SUFFIXES:
         return SegmentedVideoSink(p, fps, segment) if segment else VideoSink(p, fps)

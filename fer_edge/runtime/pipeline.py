@@ -1,7 +1,7 @@
 """The runtime pipeline: detect (every N frames) -> track -> crop -> classify (one batch per frame) -> smooth.
 
-``Pipeline.from_bundle(path).process(frame_bgr) -> FrameResult``; ``run(...)`` drives a source through it with
-outputs (the ``fer-edge run`` command); ``measure(...)`` is the benchmark entry point.
+``Pipeline.from_bundle(path).process(frame_bgr) -> FrameResult``; ``fer_edge.runtime.run.run(...)`` drives a source
+through it with outputs (the ``fer-edge run`` command) and ``run.measure(...)`` is the benchmark entry point.
 """
 
 from __future__ import annotations
@@ -175,24 +175,3 @@ def _default_bundle() -> Path:
     if not (path / "manifest.json").is_file():
         raise ModelError(f"the default model is not installed ({path} is missing); pass --model BUNDLE")
     return path
-
-
-def measure(source: str | int, bundle: str | Path | None = None, *, backend: str = "auto", threads: int | None = None,
-            detector: str = "auto", every: int = 1, max_frames: int | None = None, draw: bool = True,
-            warmup: int = 5, **options: Any) -> dict[str, Any]:
-    """Benchmark the pipeline end to end on a source: {frames, fps, seconds, stages_ms{stage: mean/p50/p90}, ...}.
-
-    The first ``warmup`` frames are processed but not timed. ``draw`` includes drawing the overlay.
-    """
-    summary = run(source, bundle=bundle, backend=backend, threads=threads, detector=detector, every=every,
-                  max_frames=max_frames, smooth=0.0, warmup=warmup, draw=draw, **options)
-    return {"frames": summary.frames, "fps": summary.fps, "seconds": summary.seconds, "faces": summary.faces,
-            "stages_ms": summary.stages_ms, "model": summary.model, "detector": summary.detector,
-            "threads": threads, "every": every}
-
-
-def run(*args: Any, **kwargs: Any) -> Any:
-    """The ``fer-edge run`` library function (see ``fer_edge.runtime.run.run``)."""
-    from fer_edge.runtime.run import run as _run
-
-    return _run(*args, **kwargs)

@@ -87,6 +87,20 @@ def run(source: str | int | None = None, *, camera: int | None = None, bundle: s
                          on_result=on_result, overlap=overlap, segment=segment)
 
 
+def measure(source: str | int, bundle: str | Path | None = None, *, backend: str = "auto", threads: int | None = None,
+            detector: str = "auto", every: int = 1, max_frames: int | None = None, draw: bool = True,
+            warmup: int = 5, **options: Any) -> dict[str, Any]:
+    """Benchmark the pipeline end to end on a source: {frames, fps, seconds, stages_ms{stage: mean/p50/p90}, ...}.
+
+    The first ``warmup`` frames are processed but not timed. ``draw`` includes drawing the overlay.
+    """
+    summary = run(source, bundle=bundle, backend=backend, threads=threads, detector=detector, every=every,
+                  max_frames=max_frames, smooth=0.0, warmup=warmup, draw=draw, **options)
+    return {"frames": summary.frames, "fps": summary.fps, "seconds": summary.seconds, "faces": summary.faces,
+            "stages_ms": summary.stages_ms, "model": summary.model, "detector": summary.detector,
+            "threads": threads, "every": every}
+
+
 def _loop(src: SourceBase, pipe: Pipeline, stop: StopRequest, *, show: bool, save: str | Path | None,
           json_out: str | Path | None, redact: bool, max_frames: int | None, known_faces: KnownFaces | None,
           warmup: int, draw: bool | None, echo: Callable[[str], None] | None, on_result: OnResult | None,

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from fer_edge.atomic import atomic_path, sweep_stale
-from fer_edge.runtime.outputs import OutputError, output_error
+from fer_edge.runtime.output_errors import OutputError, output_error
 from fer_edge.runtime.sources.base import quiet_opencv, quiet_stderr
 
 FOURCC = {".avi": "MJPG"}  # everything else: mp4v
