@@ -1,14 +1,73 @@
-"""Shared fixtures: the real datasets under ../shared/data (or $FER_EDGE_DATA), skipped cleanly when absent."""
+"""Shared fixtures: a temporary HOME and fer-edge cache for the session and for every test (the user's are never
+touched: the session fails if the real cache changed), the tiny runtime bundle, and the real datasets under
+../shared/data (or $FER_EDGE_DATA), skipped cleanly when absent."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
+from helpers import home
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parents[1]
+_REAL_CACHE_BEFORE = pytest.StashKey[home.Snapshot]()
+_SESSION_HOME = pytest.StashKey[Path]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Before anything is imported or collected: HOME, the fer-edge cache and matplotlib's config in a temp folder
+    (subprocesses inherit them), and a snapshot of the user's real cache to compare at the end."""
+    config.stash[_REAL_CACHE_BEFORE] = home.snapshot()
+    session_home = Path(tempfile.mkdtemp(prefix="fer-edge-tests-home-"))
+    config.stash[_SESSION_HOME] = session_home
+    os.environ["HOME"] = str(session_home)
+    os.environ["FER_EDGE_CACHE"] = str(session_home / ".cache" / "fer-edge")
+    os.environ["MPLCONFIGDIR"] = str(session_home / ".config" / "matplotlib")  # one font cache per session
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the session when any test wrote into the user's real ~/.cache/fer-edge."""
+    before = session.config.stash.get(_REAL_CACHE_BEFORE, None)
+    if before is None:
+        return
+    changed = home.changes(before, home.snapshot())
+    if changed:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"the tests touched the user's cache {home.REAL_CACHE}: " + ", ".join(changed[:10]),
+                                red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    path = config.stash.get(_SESSION_HOME, None)
+    if path is not None:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own empty HOME and dataset cache (never the user's ~ or ~/.cache/fer-edge)."""
+    monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
+    path = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("FER_EDGE_CACHE", str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def dev_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny untrained bundle (tflite fp32 + int8), built once per test session in a subprocess."""
+    out = tmp_path_factory.mktemp("bundle") / "tiny"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    subprocess.run([sys.executable, str(REPO / "tests" / "helpers" / "runtime.py"), str(out), "tiny"], check=True,
+                   timeout=300, env=env, capture_output=True)
+    return out
 
 
 def shared_data_root() -> Path:

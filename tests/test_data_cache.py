@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fixtures_data import isolated_cache, make_ckplus48, make_ferplus, write  # noqa: F401
+from helpers.datasets import make_ckplus48, make_ferplus, write
 
 from fer_edge.data import cache, load_dataset, prepare
 from fer_edge.data.ckplus48 import CkPlus48Layout
@@ -38,7 +38,7 @@ def assert_same(a, b) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_second_load_is_a_hit_and_identical(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                            isolated_cache: Path) -> None:  # noqa: F811
+                                            isolated_cache: Path) -> None:
     root = make_ckplus48(tmp_path / "ck")
     reads = counting(monkeypatch)
     first = load_dataset(root)
@@ -57,7 +57,7 @@ def test_soft_and_split_survive_the_cache(tmp_path: Path) -> None:
 
 
 def test_invalidated_when_a_file_changes_is_added_or_removed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                             isolated_cache: Path) -> None:  # noqa: F811
+                                                             isolated_cache: Path) -> None:
     root = make_ckplus48(tmp_path / "ck")
     reads = counting(monkeypatch)
     assert len(load_dataset(root)) == 63
@@ -73,7 +73,7 @@ def test_invalidated_when_a_file_changes_is_added_or_removed(tmp_path: Path, mon
 
 
 def test_no_cache_neither_reads_nor_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                           isolated_cache: Path) -> None:  # noqa: F811
+                                           isolated_cache: Path) -> None:
     root = make_ckplus48(tmp_path / "ck")
     reads = counting(monkeypatch)
     load_dataset(root, cache=False)
@@ -93,7 +93,7 @@ def test_a_damaged_cache_file_is_rebuilt(tmp_path: Path, monkeypatch: pytest.Mon
 
 
 def test_writes_are_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                           isolated_cache: Path) -> None:  # noqa: F811
+                           isolated_cache: Path) -> None:
     root = make_ckplus48(tmp_path / "ck")
 
     def boom(*args: object, **kwargs: object) -> None:
@@ -137,7 +137,7 @@ def test_cache_dir_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: P
 
 
 def test_csv_pair_cache_follows_both_files(tmp_path: Path) -> None:
-    from fixtures_data import make_ferplus_csv
+    from helpers.datasets import make_ferplus_csv
 
     root = make_ferplus_csv(tmp_path / "csv")
     new = root / "fer2013new.csv"

@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import pytest
 from click.testing import CliRunner, Result
-from fixtures_data import isolated_cache, make_ckplus48, make_ferplus, make_rafdb  # noqa: F401
+from helpers.datasets import make_ckplus48, make_ferplus, make_rafdb
 
 from fer_edge.cli import cli
 
@@ -70,7 +70,7 @@ def test_show_split_needs_an_official_split(tmp_path: Path) -> None:
     assert_one_line_error(result, "has no official split")
 
 
-def test_prepare_then_already_cached(tmp_path: Path, isolated_cache: Path) -> None:  # noqa: F811
+def test_prepare_then_already_cached(tmp_path: Path, isolated_cache: Path) -> None:
     root = make_ckplus48(tmp_path)
     first = run("prepare", root)
     assert first.exit_code == 0 and "ckplus48: 63 faces cached in" in first.stdout

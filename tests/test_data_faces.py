@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fixtures_data import isolated_cache, make_jaffe  # noqa: F401
+from helpers.datasets import make_jaffe
 
 from fer_edge.data import faces, load_dataset
 

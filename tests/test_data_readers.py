@@ -6,15 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fixtures_data import (  # noqa: F401  (isolated_cache is an autouse fixture)
+from helpers.datasets import (
     FER_CODES,
     MAJORITY,
     MAKERS,
     RAF_LINES,
-    VOTES,
     face,
     fer2013_rows,
-    isolated_cache,
     make_ckplus,
     make_ckplus48,
     make_fer2013_csv,

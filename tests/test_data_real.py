@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fixtures_data import isolated_cache  # noqa: F401
 from PIL import Image
 
 from fer_edge.data import detect_layout, load_dataset, summary

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fixtures_data import isolated_cache, make_ferplus  # noqa: F401
+from helpers.datasets import make_ferplus
 
 from fer_edge.data import load_dataset
 from fer_edge.data.splits import leave_one_subject_out, official, subject_kfold, validation_split

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import cv2
 import pytest
-from test_runtime_support import face_frame, mjpeg_server, sample_clip
+from helpers.runtime import face_frame, mjpeg_server, sample_clip
 
 from fer_edge import atomic
 

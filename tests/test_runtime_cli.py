@@ -13,7 +13,7 @@ from pathlib import Path
 
 import cv2
 import pytest
-from test_runtime_support import dev_bundle, face_frame, mjpeg_server, rtsp_server, sample_clip, write_h264  # noqa: F401
+from helpers.runtime import face_frame, mjpeg_server, rtsp_server, sample_clip, write_h264
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -24,7 +24,7 @@ def fer_edge(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[st
                           timeout=timeout, cwd=REPO, env=ENV)
 
 
-def test_runtime_and_a_full_run_never_import_tensorflow(dev_bundle: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_runtime_and_a_full_run_never_import_tensorflow(dev_bundle: Path, tmp_path: Path) -> None:
     code = f"""
 import sys
 import fer_edge.runtime
@@ -47,7 +47,7 @@ print("HEAVY", bad)
     assert (tmp_path / "o.mp4").stat().st_size > 0 and len((tmp_path / "o.jsonl").read_text().splitlines()) == 8
 
 
-def test_sigint_shuts_down_cleanly_with_outputs_finalized(dev_bundle: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_sigint_shuts_down_cleanly_with_outputs_finalized(dev_bundle: Path, tmp_path: Path) -> None:
     video, jsonl = tmp_path / "live.mp4", tmp_path / "live.jsonl"
     with mjpeg_server(face_frame(size=(320, 240)), fps=30) as srv:
         proc = subprocess.Popen([sys.executable, "-m", "fer_edge.cli", "run", "--source", srv.url, "--model",
@@ -88,7 +88,7 @@ def test_sigint_shuts_down_cleanly_with_outputs_finalized(dev_bundle: Path, tmp_
     (["--source", "http://127.0.0.1:9/none.mjpg", "--open-timeout", "1"], "format); retried for 1 s (--open-timeout)"),
     (["--source", "{clip}", "--backend", "openvino"], "no artifact for backend openvino; the bundle has"),
 ])
-def test_bad_input_is_one_line_and_nonzero(dev_bundle: Path, args: list[str], message: str) -> None:  # noqa: F811
+def test_bad_input_is_one_line_and_nonzero(dev_bundle: Path, args: list[str], message: str) -> None:
     args = [a.replace("{clip}", str(sample_clip())) for a in args]
     res = fer_edge("run", "--model", str(dev_bundle), *args)
     assert res.returncode == 2
@@ -106,7 +106,7 @@ def test_usage_errors() -> None:
     assert res.returncode == 2 and "--redact" in res.stderr
 
 
-def test_show_on_headless_opencv_is_one_clear_line(dev_bundle: Path) -> None:  # noqa: F811
+def test_show_on_headless_opencv_is_one_clear_line(dev_bundle: Path) -> None:
     gui = [ln for ln in cv2.getBuildInformation().splitlines() if ln.strip().startswith("GUI:")]
     if gui and "NONE" not in gui[0].upper():
         pytest.skip("this OpenCV has a GUI")
@@ -114,7 +114,7 @@ def test_show_on_headless_opencv_is_one_clear_line(dev_bundle: Path) -> None:  #
     assert res.returncode == 2 and "--show needs OpenCV with a GUI" in res.stderr and "Traceback" not in res.stderr
 
 
-def test_json_to_stdout_keeps_the_summary_on_stderr(dev_bundle: Path) -> None:  # noqa: F811
+def test_json_to_stdout_keeps_the_summary_on_stderr(dev_bundle: Path) -> None:
     res = fer_edge("run", "--model", str(dev_bundle), "--source", str(sample_clip()), "--json", "-",
                    "--max-frames", "4")
     assert res.returncode == 0, res.stderr
@@ -123,7 +123,7 @@ def test_json_to_stdout_keeps_the_summary_on_stderr(dev_bundle: Path) -> None:  
     assert "4 frames" in res.stderr and "ms per frame" in res.stderr
 
 
-def test_demo_writes_video_json_and_summary(dev_bundle: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_demo_writes_video_json_and_summary(dev_bundle: Path, tmp_path: Path) -> None:
     t0 = time.monotonic()
     res = fer_edge("demo", "--out", str(tmp_path / "d"), "--model", str(dev_bundle))
     assert res.returncode == 0, res.stderr
@@ -138,7 +138,7 @@ def test_demo_writes_video_json_and_summary(dev_bundle: Path, tmp_path: Path) ->
     assert "accuracy vs FERPlus majority labels" in res.stdout
 
 
-def test_demo_known_boxes_and_missing_default_model(dev_bundle: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_demo_known_boxes_and_missing_default_model(dev_bundle: Path, tmp_path: Path) -> None:
     res = fer_edge("demo", "--out", str(tmp_path / "k"), "--model", str(dev_bundle), "--detector", "known")
     assert res.returncode == 0, res.stderr
     demo = json.loads((tmp_path / "k" / "summary.json").read_text())["extra"]["demo"]
@@ -150,7 +150,7 @@ def test_demo_known_boxes_and_missing_default_model(dev_bundle: Path, tmp_path: 
     assert res.returncode == 2 and "default model is not installed" in res.stderr
 
 
-def test_run_on_an_rtsp_camera_writes_json_lines(dev_bundle: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_run_on_an_rtsp_camera_writes_json_lines(dev_bundle: Path, tmp_path: Path) -> None:
     """`fer-edge run --source rtsp://...` end to end on a real RTSP server: newest-frame reading (the default for
     live sources), faces found, one JSON line per processed frame, frame numbers the source's own."""
     pytest.importorskip("av")

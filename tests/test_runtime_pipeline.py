@@ -10,7 +10,7 @@ import cv2
 import jsonschema
 import numpy as np
 import pytest
-from test_runtime_support import dev_bundle, face_frame, sample_clip, write_video  # noqa: F401
+from helpers.runtime import face_frame, sample_clip
 
 from fer_edge.errors import BackendUnavailable, FerEdgeError, ModelError
 from fer_edge.runtime.backends import BACKENDS
@@ -27,7 +27,7 @@ def _known(n: int = 3) -> list[Face]:
     return [Face((40 + 200 * i, 150, 120, 120), 1.0) for i in range(n)]
 
 
-def test_probabilities_equal_classifier_predict_on_the_same_crops(dev_bundle: Path) -> None:  # noqa: F811
+def test_probabilities_equal_classifier_predict_on_the_same_crops(dev_bundle: Path) -> None:
     frame = face_frame()
     rng = np.random.default_rng(0)
     frame = np.clip(frame.astype(np.int16) + rng.integers(-60, 60, frame.shape), 0, 255).astype(np.uint8)
@@ -47,7 +47,7 @@ def test_probabilities_equal_classifier_predict_on_the_same_crops(dev_bundle: Pa
 
 
 
-def test_flip_tta_averages_each_face_with_its_mirror_image(dev_bundle: Path) -> None:  # noqa: F811
+def test_flip_tta_averages_each_face_with_its_mirror_image(dev_bundle: Path) -> None:
     rng = np.random.default_rng(1)
     faces = [rng.integers(0, 256, (60, 60), dtype=np.uint8) for _ in range(3)]
     plain = Classifier(dev_bundle)
@@ -70,7 +70,7 @@ def test_crop_rule_matches_the_data_layer() -> None:
         assert square_box(box, (480, 640)) == data_faces.square_box(box, (480, 640))
 
 
-def test_no_face_frame_and_bad_frames(dev_bundle: Path) -> None:  # noqa: F811
+def test_no_face_frame_and_bad_frames(dev_bundle: Path) -> None:
     pipe = Pipeline.from_bundle(dev_bundle, smooth=0.0)
     r = pipe.process(np.full((480, 640, 3), 127, np.uint8))
     assert r.faces == () and r.index == 0
@@ -80,7 +80,7 @@ def test_no_face_frame_and_bad_frames(dev_bundle: Path) -> None:  # noqa: F811
     assert len(r.faces) == 1
 
 
-def test_detect_every_n_frames_keeps_track_ids(dev_bundle: Path) -> None:  # noqa: F811
+def test_detect_every_n_frames_keeps_track_ids(dev_bundle: Path) -> None:
     calls = []
 
     class Fixed:
@@ -132,7 +132,7 @@ def test_smoother_ema_and_hysteresis() -> None:
         Smoother(alpha=1.0)
 
 
-def test_run_video_writes_valid_json_lines_and_video(dev_bundle: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_run_video_writes_valid_json_lines_and_video(dev_bundle: Path, tmp_path: Path) -> None:
     out_json, out_mp4 = tmp_path / "r.jsonl", tmp_path / "o.mp4"
     summary = run(str(sample_clip()), bundle=dev_bundle, json_out=out_json, save=out_mp4, max_frames=12, smooth=0.3)
     assert summary.frames == 12 and summary.faces > 0 and summary.stopped_by == "--max-frames 12"
@@ -151,7 +151,7 @@ def test_run_video_writes_valid_json_lines_and_video(dev_bundle: Path, tmp_path:
     assert "FPS" in summary.format() and "decode" in summary.format()
 
 
-def test_redact_blurs_faces_in_saved_frames(dev_bundle: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_redact_blurs_faces_in_saved_frames(dev_bundle: Path, tmp_path: Path) -> None:
     frame = face_frame()
     cv2.imwrite(str(tmp_path / "in.png"), frame)
     box = (60, 150, 140, 140)
@@ -171,7 +171,7 @@ def test_redact_blurs_faces_in_saved_frames(dev_bundle: Path, tmp_path: Path) ->
     assert np.abs(red[:100, 300:].astype(int) - plain[:100, 300:].astype(int)).mean() < 3  # elsewhere unchanged
 
 
-def test_folder_images_are_independent_and_named(dev_bundle: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_folder_images_are_independent_and_named(dev_bundle: Path, tmp_path: Path) -> None:
     src = tmp_path / "imgs"
     src.mkdir()
     for i in range(3):
@@ -184,14 +184,14 @@ def test_folder_images_are_independent_and_named(dev_bundle: Path, tmp_path: Pat
     assert all([f["track"] for f in r["faces"]] == [1, 2] for r in recs)  # reset per image
 
 
-def test_bundle_without_artifact_for_backend_names_what_it_has(dev_bundle: Path) -> None:  # noqa: F811
+def test_bundle_without_artifact_for_backend_names_what_it_has(dev_bundle: Path) -> None:
     if not BACKENDS.get("onnxruntime").is_available():
         pytest.skip("onnxruntime not installed")
     with pytest.raises(ModelError, match=r"no artifact for backend onnxruntime; the bundle has tflite:fp32, tfli"):
         run(str(sample_clip()), bundle=dev_bundle, backend="onnxruntime", max_frames=1)
 
 
-def test_backend_not_installed_says_what_to_pip_install(dev_bundle: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+def test_backend_not_installed_says_what_to_pip_install(dev_bundle: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(BACKENDS.get("openvino"), "is_available", classmethod(lambda cls: False))
     with pytest.raises(BackendUnavailable, match="pip install openvino"):
         Pipeline.from_bundle(dev_bundle, backend="openvino")
@@ -207,7 +207,7 @@ def test_missing_bundle_and_default_bundle_errors(tmp_path: Path, monkeypatch: p
         Pipeline.from_bundle()
 
 
-def test_option_errors(dev_bundle: Path) -> None:  # noqa: F811
+def test_option_errors(dev_bundle: Path) -> None:
     with pytest.raises(FerEdgeError, match="exactly one"):
         run(bundle=dev_bundle)
     with pytest.raises(FerEdgeError, match="exactly one"):
@@ -218,7 +218,7 @@ def test_option_errors(dev_bundle: Path) -> None:  # noqa: F811
         run(str(sample_clip()), bundle=dev_bundle, save="out.txt", max_frames=1)
 
 
-def test_measure_reports_fps_and_stages(dev_bundle: Path) -> None:  # noqa: F811
+def test_measure_reports_fps_and_stages(dev_bundle: Path) -> None:
     m = measure(str(sample_clip()), dev_bundle, max_frames=15, warmup=3, threads=1)
     assert m["frames"] == 15 and m["fps"] > 0
     assert m["stages_ms"]["classify"]["n"] == 12
@@ -226,7 +226,7 @@ def test_measure_reports_fps_and_stages(dev_bundle: Path) -> None:  # noqa: F811
 
 
 @pytest.mark.parametrize("overlap", [False, True])
-def test_show_window_gets_annotated_frames_and_q_stops_cleanly(dev_bundle: Path, tmp_path: Path,  # noqa: F811
+def test_show_window_gets_annotated_frames_and_q_stops_cleanly(dev_bundle: Path, tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch, overlap: bool) -> None:
     """The --show path with OpenCV's window calls stood in for (no display here): every frame is shown with its
     overlay, q on the 4th frame stops the run, the saved video is finalized and the window closed. Overlapped,
@@ -251,7 +251,7 @@ def test_show_window_gets_annotated_frames_and_q_stops_cleanly(dev_bundle: Path,
     cap.release()
 
 
-def test_overlapped_stream_gives_exactly_the_sequential_results(dev_bundle: Path) -> None:  # noqa: F811
+def test_overlapped_stream_gives_exactly_the_sequential_results(dev_bundle: Path) -> None:
     """Classifying on a worker thread while the next frame is detected changes nothing but the speed: same boxes,
     track ids, labels and smoothed probabilities, frame by frame (tracking every 2nd frame, smoothing on)."""
     cap = cv2.VideoCapture(str(sample_clip()))
@@ -269,7 +269,7 @@ def test_overlapped_stream_gives_exactly_the_sequential_results(dev_bundle: Path
     assert ovl == seq
 
 
-def test_a_stop_request_from_another_thread_finalizes_the_outputs(dev_bundle: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_a_stop_request_from_another_thread_finalizes_the_outputs(dev_bundle: Path, tmp_path: Path) -> None:
     """run(stop=StopRequest()) is how a caller that is not the main thread (a web server) stops a run: the frame in
     hand finishes, outputs are finalized; a run stopped before its first frame replaces nothing."""
     import threading
@@ -303,7 +303,7 @@ def test_a_stop_request_from_another_thread_finalizes_the_outputs(dev_bundle: Pa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.jsonl", "o.mp4"]
 
 
-def test_segments_roll_on_media_time_and_number_on(dev_bundle: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_segments_roll_on_media_time_and_number_on(dev_bundle: Path, tmp_path: Path) -> None:
     """--segment 10 on the 36 s sample clip (6 FPS): four playable files of 60, 60, 60 and 36 frames; a second run
     numbers on from 4 and appends its JSON lines."""
     video, jsonl = tmp_path / "clip.mp4", tmp_path / "clip.jsonl"

@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from test_runtime_support import face_frame, mjpeg_server, rtsp_server, write_h264, write_video
+from helpers.runtime import face_frame, mjpeg_server, rtsp_server, write_h264, write_video
 
 from fer_edge.errors import SourceError
 from fer_edge.runtime.sources import SOURCES, Frame, LatestFrame, SourceBase, open_source

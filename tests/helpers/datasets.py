@@ -11,19 +11,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
 from PIL import Image
 
 FER_CODES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")  # fer2013.csv emotion 0..6
 VOTE_HEADER = "neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF"
-
-
-@pytest.fixture(autouse=True)
-def isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test gets its own empty dataset cache (never the user's ~/.cache/fer-edge)."""
-    path = tmp_path_factory.mktemp("cache")
-    monkeypatch.setenv("FER_EDGE_CACHE", str(path))
-    return path
 
 
 def face(seed: int, h: int = 48, w: int | None = None, channels: int = 1) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Helpers shared by the runtime tests (imported by them; holds no tests itself).
+"""Helpers shared by the runtime tests: tiny bundles, face frames, clips, local MJPEG and RTSP servers.
 
 ``build_bundle`` makes a throwaway bundle from an untrained Keras CNN (48x48 gray in, 8-class softmax out): a
 float TFLite and, with ``int8``, a full-integer TFLite. TensorFlow is used here to BUILD fixtures only.
@@ -97,18 +97,6 @@ def _artifact(path: Path, precision: str) -> Artifact:
                     output_dtype=np.dtype(o["dtype"]).name, input_quant=quant(i), output_quant=quant(o))
 
 
-@pytest.fixture(scope="session")
-def dev_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny untrained bundle (tflite fp32 + int8), built once per test session in a subprocess."""
-    out = tmp_path_factory.mktemp("bundle") / "tiny"
-    import subprocess
-
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    subprocess.run([sys.executable, __file__, str(out), "tiny"], check=True, timeout=300, env=env,
-                   capture_output=True)
-    return out
-
-
 def face_frame(jaffe: Path | None = None, size: tuple[int, int] = (640, 480), faces: int = 2) -> np.ndarray:
     """A BGR frame with ``faces`` copies of a real JAFFE face (or the sample clip's first frame) side by side."""
     w, h = size
@@ -129,7 +117,7 @@ def face_frame(jaffe: Path | None = None, size: tuple[int, int] = (640, 480), fa
 
 
 def sample_clip() -> Path:
-    return Path(__file__).resolve().parents[1] / "fer_edge" / "assets" / "sample" / "sample.mp4"
+    return Path(__file__).resolve().parents[2] / "fer_edge" / "assets" / "sample" / "sample.mp4"
 
 
 def write_video(path: Path, frames: list[np.ndarray], fps: float = 10.0) -> Path:
@@ -272,7 +260,7 @@ def rtsp_server(folder: Path) -> Iterator[RTSPServer]:
         srv.stop()
 
 
-if __name__ == "__main__":  # python tests/test_runtime_support.py OUT [tiny|baseline]
+if __name__ == "__main__":  # python tests/helpers/runtime.py OUT [tiny|baseline]
     import sys
 
     print(build_bundle(Path(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else "tiny"))
