@@ -8,6 +8,7 @@ CV stages), ``OUT/summary.{json,md}``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import sys
@@ -21,7 +22,7 @@ import numpy as np
 from fer_edge import atomic
 from fer_edge.data.types import FaceDataset
 from fer_edge.errors import FerEdgeError, ModelError
-from fer_edge.train import reports
+from fer_edge.train import distribute, reports
 from fer_edge.train.backbones import BACKBONES, export_saved_model
 from fer_edge.train.config import PROTOCOLS, STAGES, ChainConfig
 from fer_edge.train.folds import cv_folds, load_stage_data, official_parts, resolve_data, subject_holdout, subset
@@ -332,12 +333,14 @@ def run_stage(ctx: _Ctx, backbone: str, stage: str, ds: FaceDataset, folder: Pat
                "epochs": len(history.get("loss", [])), "seconds": time.time() - t0, "status": "finished",
                "model": str(folder / "model.keras")}
     timings.update(started=started, finished=time.strftime("%Y-%m-%dT%H:%M:%S"), seconds=time.time() - t0)
+    fps = full_hist.get("faces_per_second") or []  # training faces per second, per epoch (all replicas)
+    timings["faces_per_second"] = float(np.median(fps)) if fps else None
     run = {"status": "finished", "backbone": backbone, "stage": stage, "classes": list(classes),
            "input_size": int(sc.input_size or BACKBONES.get(backbone).input_size), "protocol": spec.protocol,
            "plan": plan, "config": {**plan["config"], "chain": cfg.to_dict()},
            "init": {"from": init or cfg.weights, "classes": list(src_classes) if src_classes else None,
                     "head": head}, "data": reports.fingerprint(ds), "versions": reports.versions(),
-           "timings": timings, "summary": summary, "units": units}
+           "timings": timings, "summary": summary, "units": units, "distribute": distribute.current().describe()}
     atomic.write_json(run_file, run)
     last = folder / "ckpt" / "last.keras"
     if last.is_file():
@@ -414,6 +417,7 @@ class ChainResult:
     out: Path
     results: dict[str, dict[str, dict]]
     failed: dict[str, str] = field(default_factory=dict)
+    chief: bool = True            # False on a multiworker run's other workers (they wrote only a temporary folder)
 
 
 def preflight(cfg: ChainConfig, given: tuple[str, ...] = ()) -> dict[str, Path]:
@@ -442,6 +446,7 @@ def run_chain(cfg: ChainConfig, datasets: Mapping[str, FaceDataset] | None = Non
 
     datasets = dict(datasets or {})
     paths = preflight(cfg, tuple(datasets))
+    dist = distribute.setup(cfg.distribute)  # before other TensorFlow work; a multiworker cluster forms here
     # ImageNet / start-model problems show before any data is read
     sizes = {}
     for b in cfg.backbones:
@@ -468,14 +473,19 @@ def run_chain(cfg: ChainConfig, datasets: Mapping[str, FaceDataset] | None = Non
             ds, k = datasets[s], cfg.folds_for(s) or spec.folds or None
             n = k if k else len(np.unique(ds.subjects)) if ds.subjects is not None else 1
             units += n + 1
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic.write_json(out / "chain.json", cfg.to_dict())
     results: dict[str, dict[str, dict]] = {b: {} for b in cfg.backbones}
     failed: dict[str, str] = {}
     bar = tqdm(total=units * len(cfg.backbones), unit="model", desc="train", dynamic_ncols=True, delay=1)
     ctx = _Ctx(cfg, bar, callbacks)
+    stack = contextlib.ExitStack()
     try:
+        # only the chief writes --out; another worker trains in step into a temporary folder it removes
+        out = stack.enter_context(distribute.run_folder(Path(cfg.out), dist, cfg.resume))
+        if not dist.chief:
+            ctx.say(f"worker {dist.task_index} of {dist.workers}: training in step with the chief, which writes "
+                    f"{cfg.out}")
+        out.mkdir(parents=True, exist_ok=True)
+        atomic.write_json(out / "chain.json", cfg.to_dict())
         for b in cfg.backbones:
             init, init_classes = None, None
             try:
@@ -494,4 +504,5 @@ def run_chain(cfg: ChainConfig, datasets: Mapping[str, FaceDataset] | None = Non
             reports.write_summary(out, cfg.chain, results)
     finally:
         bar.close()
-    return ChainResult(out, results, failed)
+        stack.close()
+    return ChainResult(Path(cfg.out), results, failed, chief=dist.chief)

@@ -15,6 +15,7 @@ from fer_edge.cli import UserError
 from fer_edge.errors import FerEdgeError
 from fer_edge.train.backbones import BACKBONES
 from fer_edge.train.config import STAGES
+from fer_edge.train.distribute import DISTRIBUTE
 from fer_edge.train.precision import PRECISIONS
 from fer_edge.train.trainer import AUGMENT_LEVELS, StageConfig
 
@@ -70,7 +71,7 @@ def _pairs(values: tuple[str, ...]) -> dict[str, str]:
 OPTION_KEYS = ("backbone", "backbones", "chain", "out", "weights", "epochs", "fold_epochs", "batch_size", "lr",
                "input_size", "soft_labels", "class_weight", "augment", "adversarial", "adv_epsilon", "folds",
                "val_fraction", "limit", "resume", "seed", "keep_fold_models", "precision", "swa", "teacher",
-               "teacher_weight")
+               "teacher_weight", "distribute")
 
 
 @click.command("train", cls=_OneLineCommand)
@@ -112,6 +113,10 @@ OPTION_KEYS = ("backbone", "backbones", "chain", "out", "weights", "epochs", "fo
               help="Share of the teacher's predictions in the targets.")
 @click.option("--precision", type=click.Choice(PRECISIONS), default=_D.precision, show_default=True,
               help="auto = mixed_float16 where a GPU is seen, else float32 (models are saved as float32).")
+@click.option("--distribute", type=click.Choice(DISTRIBUTE), default="auto", show_default=True,
+              help="tf.distribute: mirrored = this host's GPUs, multiworker = the hosts in TF_CONFIG, auto = "
+                   "multiworker with a TF_CONFIG cluster, mirrored with 2+ GPUs, else none. --batch-size is per "
+                   "replica; the LR is scaled by sqrt(replicas).")
 @click.option("--folds", type=click.IntRange(min=2), default=None,
               help="Subject folds for CV stages  [default: 10 for CK+, leave-one-subject-out for JAFFE].")
 @click.option("--val-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.1,
@@ -142,8 +147,13 @@ def train(ctx: click.Context, config_file: str | None, data: tuple[str, ...], **
         settings["data"] = {**(settings.get("data") or {}), **_pairs(data)}
     cfg = config.config_from_settings(settings)
     chain.preflight(cfg)
+    if cfg.distribute == "multiworker" or (cfg.distribute == "auto" and os.environ.get("TF_CONFIG")):
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # a lost worker is our one line, not gRPC's errors
     _quiet_tensorflow()
     result = chain.run_chain(cfg)
+    if not result.chief:
+        click.echo(f"done: this worker trained in step with the chief, which wrote {result.out}")
+        return
     click.echo(f"summary: {result.out / 'summary.md'}")
     click.echo((result.out / "summary.md").read_text().split("\n\n")[0])
     if result.failed:

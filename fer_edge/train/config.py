@@ -12,6 +12,7 @@ from fer_edge.errors import FerEdgeError
 from fer_edge.registry import Registry
 from fer_edge.train.adversarial import check as check_adversarial
 from fer_edge.train.backbones import BACKBONES, resolve_weights
+from fer_edge.train.distribute import DISTRIBUTE
 from fer_edge.train.precision import PRECISIONS
 from fer_edge.train.trainer import Phase, StageConfig
 
@@ -66,6 +67,7 @@ class ChainConfig:
     gradcam_faces: int = 16
     resume: bool = False
     keep_fold_models: bool = False
+    distribute: str = "auto"                      # auto | none | mirrored | multiworker (fer_edge.train.distribute)
 
     def validate(self) -> None:
         """Every option checked up front, each problem one clear line."""
@@ -101,6 +103,8 @@ class ChainConfig:
             raise FerEdgeError(f"--folds must be at least 2, got {self.folds}")
         if not 0 < self.val_fraction < 1:
             raise FerEdgeError(f"--val-fraction must be in (0, 1), got {self.val_fraction}")
+        if self.distribute not in DISTRIBUTE:
+            raise FerEdgeError(f"--distribute: choose one of {', '.join(DISTRIBUTE)}, got {self.distribute!r}")
         if self.limit is not None and self.limit < 10:
             raise FerEdgeError(f"--limit must be at least 10 faces, got {self.limit}")
         for name in self.chain:
@@ -193,7 +197,8 @@ def read_config_file(path: str | Path) -> dict:
 
 
 _TYPES = {"input_size": int, "fold_epochs": int, "folds": int, "limit": int, "gradcam_faces": int,
-          "val_fraction": float, "resume": bool, "keep_fold_models": bool, "out": str, "weights": str}
+          "val_fraction": float, "resume": bool, "keep_fold_models": bool, "out": str, "weights": str,
+          "distribute": str}
 
 
 def _phases(value: object) -> tuple[Phase, ...] | None:

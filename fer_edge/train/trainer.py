@@ -16,7 +16,7 @@ import numpy as np
 from fer_edge import atomic
 from fer_edge.data.types import FaceDataset
 from fer_edge.errors import FerEdgeError
-from fer_edge.train import precision
+from fer_edge.train import distribute, precision
 from fer_edge.train.backbones import BACKBONES, build_classifier, rehead, resize_input, unfreeze
 
 
@@ -187,12 +187,17 @@ def random_erasing(x: object, seed: int, p: float = 0.5) -> object:
 
 def make_dataset(x: np.ndarray, y: np.ndarray, w: np.ndarray | None, batch: int, train: bool,
                  augment: str | bool, seed: int) -> object:
-    """Batched (x, y[, w]); training batches shuffled and augmented at ``augment`` level (strong adds erasing)."""
+    """Batched (x, y[, w]); training batches shuffled and augmented at ``augment`` level (strong adds erasing).
+
+    Sized for accelerators: the arrays are already in memory (so no ``cache()``, which would hold a second copy),
+    augmentation runs on whole batches in parallel (AUTOTUNE) and batches are prefetched; under a tf.distribute
+    strategy each worker takes its share of the elements (auto-shard policy DATA) and ``batch`` is the global one.
+    """
     import tensorflow as tf
 
     level = augment_level(augment)
     parts = (x, y) if w is None else (x, y, w)
-    ds = tf.data.Dataset.from_tensor_slices(parts)
+    ds = tf.data.Dataset.from_tensor_slices(parts).with_options(distribute.shard_options())
     if train:
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch)
@@ -234,16 +239,25 @@ class _EpochLog:
 
         class Impl(keras.callbacks.Callback):
             def __init__(self, state: dict, ckpt: Path, best_path: Path, total_epochs: int,
-                         patience: int, keep: int = 0, plateau: tuple[int, float, float] | None = None) -> None:
+                         patience: int, keep: int = 0, plateau: tuple[int, float, float] | None = None,
+                         faces: int = 0) -> None:
                 super().__init__()
                 self.state, self.ckpt, self.best_path, self.keep = state, ckpt, best_path, keep
-                self.plateau = plateau
+                self.plateau, self.faces, self.t_epoch, self.t_train = plateau, faces, time.time(), None
                 self.total, self.patience, self.t0 = total_epochs, patience, time.time()
                 self.done0 = state["epochs_done"]
 
+            def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+                self.t_epoch, self.t_train = time.time(), None
+
+            def on_test_begin(self, logs: dict | None = None) -> None:  # validation starts: training time ends
+                self.t_train = self.t_train or time.time()
+
             def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-                logs = logs or {}
+                logs = dict(logs or {})
                 st = self.state
+                if self.faces:  # training faces per second over all replicas, validation not counted
+                    logs["faces_per_second"] = self.faces / max((self.t_train or time.time()) - self.t_epoch, 1e-9)
                 for k, v in logs.items():
                     st["history"].setdefault(k, []).append(float(v))
                 st["history"].setdefault("phase", []).append(st["phase"])
@@ -267,7 +281,8 @@ class _EpochLog:
                 per = (time.time() - self.t0) / max(done, 1)
                 left = per * (self.total - st["epochs_done"])
                 print(f"[{st['phase']}] epoch {st['epochs_done']}/{self.total}  loss {logs.get('loss', 0):.4f}  "
-                      f"val_acc {acc:.4f}  best {st['best']:.4f}  {per:.0f}s/epoch  ETA {left / 60:.1f} min",
+                      f"val_acc {acc:.4f}  best {st['best']:.4f}  {per:.0f}s/epoch  "
+                      f"{logs.get('faces_per_second', 0):.0f} faces/s  ETA {left / 60:.1f} min",
                       flush=True)
                 if st["since_best"] >= self.patience:
                     self.model.stop_training = True
@@ -306,6 +321,9 @@ def train_stage(train: FaceDataset, val: FaceDataset, cfg: StageConfig, out_dir:
     ``init`` is a model (or .keras path) from an earlier stage: its weights are kept, and its head is
     rebuilt when the class set differs. ``callbacks`` are extra Keras callbacks run after the checkpointing one;
     ``cfg.adversarial`` > 0 trains with FGSM neighbours (the saved models stay plain classifiers).
+    Under the strategy ``fer_edge.train.distribute.setup`` chose, the model trains on every replica with the global
+    batch and scaled learning rate of that module's rule; every worker calls this, each with its own ``out_dir``
+    (``distribute.run_folder``).
     """
     import keras
 
@@ -333,8 +351,10 @@ def train_stage(train: FaceDataset, val: FaceDataset, cfg: StageConfig, out_dir:
         model = _initial_model(spec, cfg, classes, size, init)
     policy = precision.resolve(cfg.precision)
     model = precision.with_policy(model, policy)
+    dist = distribute.current()
+    model = _in_scope(model, dist)
 
-    phases = cfg.resolved_phases(transfer)
+    phases = tuple(replace(p, lr=dist.lr(p.lr)) for p in cfg.resolved_phases(transfer))
     total = sum(p.epochs for p in phases)
     t_start = time.time()
     xt, xv = to_model_input(train.images, size), to_model_input(val.images, size)
@@ -348,9 +368,10 @@ def train_stage(train: FaceDataset, val: FaceDataset, cfg: StageConfig, out_dir:
         print(f"teacher {cfg.teacher}: {cfg.teacher_weight:.0%} of the targets (it agrees with {agree:.1%} of the "
               f"{len(tp)} training labels)", flush=True)
     wt = class_weights(train.local_labels(), len(classes), cfg.class_weight)[train.local_labels()]
-    dtrain = make_dataset(xt, yt, wt.astype(np.float32), cfg.batch_size, True, cfg.augment, cfg.seed)
-    dval = make_dataset(xv, yv, None, 256, False, False, cfg.seed)
-    steps = math.ceil(len(xt) / cfg.batch_size)
+    batch = dist.global_batch(cfg.batch_size)
+    dtrain = make_dataset(xt, yt, wt.astype(np.float32), batch, True, cfg.augment, cfg.seed)
+    dval = make_dataset(xv, yv, None, dist.global_batch(256), False, False, cfg.seed)
+    steps = math.ceil(len(xt) / batch)
     verbose = verbose if verbose is not None else (1 if sys.stdout.isatty() else 0)
 
     for pi in range(state["phase_index"], len(phases)):
@@ -362,26 +383,28 @@ def train_stage(train: FaceDataset, val: FaceDataset, cfg: StageConfig, out_dir:
             continue
         unfreeze(model, phase.unfreeze)
         fit_model = model
-        if cfg.adversarial:
-            from fer_edge.train.adversarial import wrap
+        with dist.scope():
+            if cfg.adversarial:
+                from fer_edge.train.adversarial import wrap
 
-            fit_model = wrap(model, cfg.adversarial, cfg.adv_epsilon)
-        optimizer = keras.optimizers.AdamW(_lr_schedule(cfg, phase, steps, state.get("plateau")),
-                                           weight_decay=cfg.weight_decay)
-        if policy == "mixed_float16":
-            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-        fit_model.compile(
-            optimizer=optimizer,
-            loss=keras.losses.CategoricalCrossentropy(), metrics=[keras.metrics.CategoricalAccuracy("accuracy")],
-        )
+                fit_model = wrap(model, cfg.adversarial, cfg.adv_epsilon)
+            optimizer = keras.optimizers.AdamW(_lr_schedule(cfg, phase, steps, state.get("plateau")),
+                                               weight_decay=cfg.weight_decay)
+            if policy == "mixed_float16":
+                optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+            fit_model.compile(
+                optimizer=optimizer, loss=keras.losses.CategoricalCrossentropy(),
+                metrics=[keras.metrics.CategoricalAccuracy("accuracy")],
+            )
         if start_epoch and cfg.schedule == "cosine":
             fit_model.optimizer.iterations.assign(start_epoch * steps)
         last_phase = pi == len(phases) - 1
         plateau = (cfg.plateau_patience, cfg.plateau_factor, cfg.min_lr) if cfg.schedule == "plateau" else None
         cbs = [_EpochLog(state, ckpt, out / "model.keras", total, cfg.patience, cfg.swa if last_phase else 0,
-                         plateau)]
-        fit_model.fit(dtrain, validation_data=dval, epochs=phase.epochs, initial_epoch=start_epoch,
-                      callbacks=cbs + list(callbacks or []), verbose=verbose)
+                         plateau, faces=len(xt))]
+        with distribute.collectives_guard(dist):
+            fit_model.fit(dtrain, validation_data=dval, epochs=phase.epochs, initial_epoch=start_epoch,
+                          callbacks=cbs + list(callbacks or []), verbose=verbose)
         state["since_best"] = 0 if pi + 1 < len(phases) else state["since_best"]
     if cfg.swa and "swa" not in state:
         state["swa"] = _average_epochs(model, ckpt / "swa", cfg.swa, xt, dval, out / "model.keras", state["best"])
@@ -408,6 +431,18 @@ def _initial_model(spec: object, cfg: StageConfig, classes: tuple[str, ...], siz
     elif int(init.output_shape[-1]) != len(classes):
         init = rehead(init, len(classes), cfg.dropout)
     return resize_input(init, size)  # a 48 px model fine-tuned at --input-size 64: same weights, new input
+
+
+def _in_scope(model: object, dist: distribute.Distribution) -> object:
+    """The model with its variables made under ``dist``'s strategy (a copy, same weights); itself for one device."""
+    if dist.strategy is None:
+        return model
+    import keras
+
+    with dist.scope():
+        copy = keras.Model.from_config(model.get_config())
+        copy.set_weights(model.get_weights())
+    return copy
 
 
 def _keep_epoch_weights(model: object, folder: Path, epoch: int, keep: int) -> None:
