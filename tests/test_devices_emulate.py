@@ -161,4 +161,43 @@ def test_emulated_raspberry_pi_end_to_end(tmp_path: Path, monkeypatch: pytest.Mo
     assert devices[0]["arch"] == "aarch64" and "qemu-user" in devices[0]["emulated"]
     assert "emulated" in (out / "report.md").read_text()
     assert not _mounts_under(root), "mounts left behind"
-    assert not list((root / "tmp").glob("fer-edge-emulate-*")), "work folder left in the rootfs"
+    work = record["emulation"]["work"]
+    assert work.startswith("/tmp/fer-edge-emulate-") and not (root / work.lstrip("/")).exists(), "work folder left"
+
+
+def _fake_debootstrap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "debootstrap").write_text("#!/bin/sh\n" + body)
+    (bin_dir / "debootstrap").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() != 0 or not rootfs.shutil.which("unshare"),
+                    reason="needs root and unshare (debootstrap runs in a private mount namespace)")
+def test_ensure_rootfs_builds_whole_then_reuses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a stand-in debootstrap: ARGS ... SUITE TARGET MIRROR; makes the target look like a bookworm base
+    _fake_debootstrap(tmp_path, monkeypatch, 'for a; do t="$m"; m="$a"; done\n'
+                      'echo "$@" > "$t/args"; mkdir -p "$t/usr/bin" "$t/tmp"; touch "$t/usr/bin/python3"\n')
+    root = tmp_path / "cache" / "pi-rootfs"
+    info = rootfs.ensure_rootfs(root, mirror="http://mirror.example/debian", echo=lambda s: None)
+    assert info["reused"] is False and rootfs.rootfs_info(root) is not None
+    args = (root / "args").read_text()
+    assert "--arch=arm64" in args and "python3,python3-venv,python3-pip,ca-certificates" in args
+    assert args.split()[-3:] == ["bookworm", args.split()[-2], "http://mirror.example/debian"]
+    assert rootfs.ensure_rootfs(root, echo=lambda s: None)["reused"] is True
+    assert [p.name for p in root.parent.iterdir() if not p.name.startswith(".pi-rootfs.lock")] == ["pi-rootfs"]
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() != 0 or not rootfs.shutil.which("unshare"),
+                    reason="needs root and unshare (debootstrap runs in a private mount namespace)")
+def test_ensure_rootfs_failure_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_debootstrap(tmp_path, monkeypatch, 'echo "E: Failed getting release file" >&2; exit 1\n')
+    root = tmp_path / "cache" / "pi-rootfs"
+    with pytest.raises(EmulationError, match=r"debootstrap failed .*release file"):
+        rootfs.ensure_rootfs(root, mirror="http://mirror.example/debian", echo=lambda s: None)
+    assert not root.exists() and [p.name for p in root.parent.iterdir()] == [".pi-rootfs.lock"]
+    root.mkdir()
+    (root / "something").write_text("x")
+    with pytest.raises(EmulationError, match="no finished fer-edge rootfs"):
+        rootfs.ensure_rootfs(root, echo=lambda s: None)

@@ -130,6 +130,7 @@ def emulate(deploy_dir: str | Path, out: str | Path, opts: EmulateOptions = Emul
         "host": _host(), "fer_edge_host": fer_edge.__version__, "source": str(source), "steps": steps,
     }
     work = _Work(root)
+    record["emulation"]["work"] = work.guest  # removed at the end
     try:
         with atomic.atomic_dir(out) as tmp_out:
             run = _Runner(root, work, tmp_out, emulator, echo)
@@ -153,11 +154,13 @@ def _steps(run: _Runner, deploy_dir: Path, source: Path, opts: EmulateOptions, r
         shutil.copy2(source, work.h("source" + source.suffix))
     src_g = work.g("source" + source.suffix)
     for name, what in (("install", "install.sh, no network"), ("install-again", "install.sh again: idempotent")):
-        with run.step(steps, name, what) as st:
-            st.detail = run.install(again=name != "install")
+        if all(s.ok for s in steps):
+            with run.step(steps, name, what) as st:
+                st.detail = run.install(again=name != "install")
     if not all(s.ok for s in steps):
-        for name in ("lifecycle", "parity", "bench"):
-            steps.append(Step(name, None, 0.0, "skipped: the install failed"))
+        steps += [Step(name, None, 0.0, f"skipped: {steps[-1].name} failed")
+                  for name in ("install", "install-again", "lifecycle", "parity", "bench")
+                  if name not in {s.name for s in steps}]
         return
     with run.step(steps, "lifecycle", "run.sh stopped with SIGTERM") as st:
         record["lifecycle"] = run.lifecycle(src_g, opts.stop_after, opts.run_timeout_s)
@@ -212,18 +215,25 @@ class _Runner:
 
     def _run(self, cmd: list[str], log: str, timeout_s: float, env: Mapping[str, str] | None = None,
              what: str = "") -> str:
+        """Run ``cmd`` in its own process group, output appended to logs/``log``; a timeout or an interrupt kills
+        the whole group (a guest command's children too, so nothing holds the namespace)."""
         with (self.out / "logs" / log).open("a", encoding="utf-8") as fh:
             fh.write(f"$ {shlex.join(cmd)}\n")
             fh.flush()
+            proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                                    env=dict(env) if env is not None else None)
             try:
-                proc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, text=True, timeout=timeout_s,
-                                      env=dict(env) if env is not None else None, check=False)
+                rc = proc.wait(timeout=timeout_s)
             except subprocess.TimeoutExpired:
+                _kill(proc)
                 raise EmulationError(f"{what or log} did not finish in {timeout_s:.0f} s") from None
+            except BaseException:
+                _kill(proc)
+                raise
         text = (self.out / "logs" / log).read_text(encoding="utf-8", errors="replace")
-        if proc.returncode != 0:
+        if rc != 0:
             tail = " | ".join(text.strip().splitlines()[-3:])
-            raise EmulationError(f"{what or log} exited {proc.returncode}: {tail}")
+            raise EmulationError(f"{what or log} exited {rc}: {tail}")
         return text
 
     def install(self, again: bool = False) -> str:

@@ -170,7 +170,9 @@ def ensure_rootfs(root: str | Path | None = None, mirror: str | None = None, tim
         echo(f"building Debian {SUITE} {DEB_ARCH} at {root} from {mirror} (debootstrap, about 6 minutes)")
         t0 = datetime.now(timezone.utc)
         with atomic_dir(root) as tmp:
-            cmd = ["debootstrap", f"--arch={DEB_ARCH}", f"--include={','.join(PACKAGES)}", SUITE, str(tmp), mirror]
+            # in a private mount namespace: what debootstrap mounts in the target (proc, sys) dies with it
+            cmd = ["unshare", "--mount", "--propagation", "private", "--", "debootstrap", f"--arch={DEB_ARCH}",
+                   f"--include={','.join(PACKAGES)}", SUITE, str(tmp), mirror]
             try:
                 proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
             except subprocess.TimeoutExpired:
