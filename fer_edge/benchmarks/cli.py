@@ -96,7 +96,7 @@ def bench(bundles: tuple[str, ...], data: str | None, out_dir: str, quiet: bool,
     from fer_edge.benchmarks.runner import BenchOptions, failures, run_bench
     from fer_edge.errors import FerEdgeError
 
-    opts = BenchOptions(max_drop=max_drop / 100, **options)
+    opts = BenchOptions(max_drop_points=max_drop, **options)
     doc = run_bench(list(bundles), data, opts, echo=(lambda s: None) if quiet else click.echo)
     paths = write_outputs(doc, out_dir)
     click.echo(console_table(doc))

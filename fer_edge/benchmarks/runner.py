@@ -12,7 +12,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -47,12 +47,17 @@ class BenchOptions:
     min_time_s: float = 0.5  # each latency round lasts at least this long
     batch_sizes: tuple[int, ...] = (1, 8, 32)
     limit: int | None = None
-    max_drop: float = 0.02  # accuracy drop vs fp32 (fraction) above which a row is "degraded"
+    max_drop_points: float = 2.0  # accuracy drop vs fp32 (percentage points) above which a row is "degraded"
     timeout_s: float = 600.0
     device_name: str | None = None
     pipeline: str | None = None
     pipeline_frames: int | None = 300
     flip_tta: bool = False  # every row (and --pipeline) classifies each face and its mirror image, averaged
+    max_drop: InitVar[float | None] = None  # the old spelling: a FRACTION (0.02 = 2 points)
+
+    def __post_init__(self, max_drop: float | None) -> None:
+        if max_drop is not None:
+            object.__setattr__(self, "max_drop_points", 100.0 * max_drop)
 
     def check(self) -> None:
         for name, values in (("--threads", self.threads), ("--batch-sizes", self.batch_sizes)):
@@ -195,7 +200,7 @@ def _row(job: Job, res: dict[str, Any], params: tuple[int | None, str],
 
 
 def _accuracy(rows: list[dict[str, Any]], jobs: list[Job], preds: dict[tuple[int, str], np.ndarray],
-              y: np.ndarray | None, note: str, classes: tuple[str, ...], max_drop: float) -> None:
+              y: np.ndarray | None, note: str, classes: tuple[str, ...], max_drop_points: float) -> None:
     """Fill the accuracy columns of one bundle's rows, with delta and agreement vs its first fp32 evaluation."""
     if y is None:
         for r in rows:
@@ -218,9 +223,9 @@ def _accuracy(rows: list[dict[str, Any]], jobs: list[Job], preds: dict[tuple[int
             continue
         r.update(accuracy_delta=s["accuracy"] - ref_scores["accuracy"], agreement=acc.agreement(p, ref),
                  reference=ref_name)
-        if r["status"] == "passed" and -r["accuracy_delta"] > max_drop:
+        if r["status"] == "passed" and -100 * r["accuracy_delta"] > max_drop_points:
             r.update(status="degraded", reason=f"accuracy {100 * r['accuracy_delta']:+.1f} pp vs {ref_name} "
-                                               f"(limit {100 * max_drop:.1f} pp)")
+                                               f"(limit {max_drop_points:.1f} pp)")
 
 
 def _job_artifact(jobs: list[Job], key: tuple[int, str]) -> Artifact:
@@ -265,7 +270,7 @@ def bench_bundle(bundle: Bundle, faces: acc.Faces, opts: BenchOptions, workdir: 
         row = _row(job, res, params, fl)
         rows.append(row)
         echo(_progress(n, len(jobs), row))
-    _accuracy(rows, jobs, preds, y, note, bundle.manifest.classes, opts.max_drop)
+    _accuracy(rows, jobs, preds, y, note, bundle.manifest.classes, opts.max_drop_points)
     for r in failed:
         r.update(parameters=params[0], parameters_note=params[1], flops=fl[0], flops_note=fl[1],
                  accuracy_note="not measured: the row failed")

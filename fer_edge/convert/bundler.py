@@ -9,7 +9,7 @@ import platform
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import InitVar, asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -46,15 +46,18 @@ class ConvertOptions:
     calib_method: str = "minmax"
     eval: str | None = None
     eval_size: int | None = None
-    max_drop: float | None = None                # points; fallbacks are tried and exit is non-zero past it
+    max_drop_points: float | None = None         # fallbacks are tried and exit is non-zero past it
     tolerance: float = 1.0                       # points; the "degraded" line when --max-drop is not given
     name: str | None = None
     classes: tuple[str, ...] | None = None
     threads: int | None = None
     check_determinism: bool = False
     seed: int = 0
+    max_drop: InitVar[float | None] = None       # the old spelling of max_drop_points (points)
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, max_drop: float | None) -> None:
+        if max_drop is not None:
+            object.__setattr__(self, "max_drop_points", max_drop)
         if self.calib_method not in CALIB_METHODS:
             raise FerEdgeError(f"unknown calibration method {self.calib_method!r}; choose {', '.join(CALIB_METHODS)}")
         if self.calib_size < 1 or (self.eval_size is not None and self.eval_size < 1):
@@ -93,7 +96,7 @@ class ConvertResult:
     keras_accuracy: float
     seconds: float
     notes: tuple[str, ...] = ()
-    max_drop: float | None = None
+    max_drop_points: float | None = None
 
     @property
     def failed(self) -> list[Row]:
@@ -101,7 +104,7 @@ class ConvertResult:
 
     @property
     def over_budget(self) -> list[Row]:
-        return [r for r in self.rows if r.status == "degraded"] if self.max_drop is not None else []
+        return [r for r in self.rows if r.status == "degraded"] if self.max_drop_points is not None else []
 
     @property
     def ok(self) -> bool:
@@ -154,7 +157,7 @@ def convert(source: str | Path, out: str | Path, opts: ConvertOptions | None = N
         train_ds = src.dataset_name or (ev.dataset if opts.eval is None else None)
         name = opts.name or "-".join(x for x in (backbone, train_ds) if x)
         evaluation = {**ev.describe(), "keras_accuracy": keras_acc, "degraded_above_points": _limit(opts),
-                      "limit": "--max-drop" if opts.max_drop is not None else "the default tolerance",
+                      "limit": "--max-drop" if opts.max_drop_points is not None else "the default tolerance",
                       "calibration": calib[1] or None}
         base = Manifest(name=name, backbone=backbone, classes=classes, input=spec,
                         parameters=int(model.count_params()), evaluation=evaluation)
@@ -162,8 +165,8 @@ def convert(source: str | Path, out: str | Path, opts: ConvertOptions | None = N
         with tempfile.TemporaryDirectory(prefix=atomic.temp_dir_prefix(WORK_PREFIX)) as work, \
                 atomic.atomic_dir(out) as tmp:
             ctx = ExportContext(model=model, spec=spec, classes=classes, workdir=Path(work), calib=calib[0],
-                                calib_info=calib[1], calib_method=opts.calib_method, max_drop=opts.max_drop,
-                                tune=tune, name=name)
+                                calib_info=calib[1], calib_method=opts.calib_method,
+                                max_drop_points=opts.max_drop_points, tune=tune, name=name)
             job = _Job(src, opts, ctx, ev.faces, ev.labels, ref, tmp, base)
             for entry in entries:
                 bar.set_description(entry.key)
@@ -185,7 +188,7 @@ def convert(source: str | Path, out: str | Path, opts: ConvertOptions | None = N
                                      "options": _jsonable(asdict(opts)), "removed_layers": removed,
                                      "versions": versions()}))
             result = ConvertResult(out, manifest, tuple(rows), keras_acc, time.time() - t_start, tuple(notes),
-                                   opts.max_drop)
+                                   opts.max_drop_points)
             _write(tmp, result)
     finally:
         bar.close()
@@ -211,7 +214,7 @@ def _data(src: ModelSource, opts: ConvertOptions, classes: tuple[str, ...], spec
     if Path(cb_path).resolve() == Path(ev_path).resolve() and cb.split == ev.split:
         notes.append("calibration and evaluation faces come from the same data (no separate splits)")
     tune = None
-    if opts.max_drop is not None:
+    if opts.max_drop_points is not None:
         tn = cal.labelled_subset(cb_all, TUNE_FACES, opts.seed)
         tune = (spec.prepare(tn.faces), tn.labels) if len(tn) else None
     info = {k: v for k, v in cb.describe().items() if k != "protocol"}
@@ -228,7 +231,7 @@ def _write(folder: Path, result: ConvertResult) -> None:
 
 
 def _limit(opts: ConvertOptions) -> float:
-    return opts.max_drop if opts.max_drop is not None else opts.tolerance
+    return opts.max_drop_points if opts.max_drop_points is not None else opts.tolerance
 
 
 def _check_out(out: Path) -> None:
@@ -246,9 +249,9 @@ def _build(job: _Job, entry: ExportFormat) -> None:
         return
     tool = importlib.import_module(f"fer_edge.convert.{entry.toolchain}")
     tries = tool.attempts(entry, job.ctx)
-    tries = tries if job.opts.max_drop is not None else tries[:1]
+    tries = tries if job.opts.max_drop_points is not None else tries[:1]
     limit = _limit(job.opts)
-    limit_name = "--max-drop" if job.opts.max_drop is not None else "the default tolerance"
+    limit_name = "--max-drop" if job.opts.max_drop_points is not None else "the default tolerance"
     best: tuple[Row, Artifact | None, Path, dict[str, Any]] | None = None
     log: list[dict[str, Any]] = []
     for k, attempt in enumerate(tries):

@@ -73,7 +73,7 @@ def convert(source: Path, out: Path | None, formats: str | None, int8: bool, fp1
         formats=_csv(formats, FORMAT_NAMES, "format"), precisions=_csv(precisions, PRECISIONS, "precision") or (),
         int8=int8, fp16=fp16,
         calib=str(calib) if calib else None, calib_size=calib_size, calib_method=calib_method,
-        eval=str(eval_path) if eval_path else None, eval_size=eval_size, max_drop=max_drop, name=name,
+        eval=str(eval_path) if eval_path else None, eval_size=eval_size, max_drop_points=max_drop, name=name,
         classes=tuple(c.strip() for c in classes.split(",")) if classes else None, threads=threads,
         check_determinism=check_determinism)
     if out is None:

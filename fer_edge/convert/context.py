@@ -41,7 +41,7 @@ class ExportContext:
     calib: np.ndarray | None = None            # float32 model input, real faces
     calib_info: dict[str, Any] = field(default_factory=dict)
     calib_method: str = "minmax"
-    max_drop: float | None = None               # points
+    max_drop_points: float | None = None
     tune: tuple[np.ndarray, np.ndarray] | None = None  # (model input, labels) for accuracy-aware quantization
     name: str = "model"
     _cache: dict[str, Path] = field(default_factory=dict)

@@ -23,7 +23,7 @@ def attempts(entry: ExportFormat, ctx: ExportContext) -> list[dict[str, Any]]:
         return [{}]
     out: list[dict[str, Any]] = [{"preset": "performance", "bias_correction": "full"},
                                  {"preset": "performance", "bias_correction": "full", "float_layers": "first_last"}]
-    if ctx.max_drop is not None and ctx.tune is not None:
+    if ctx.max_drop_points is not None and ctx.tune is not None:
         out.append({"preset": "performance", "bias_correction": "full", "accuracy_control": True})
     return out
 
@@ -65,10 +65,10 @@ def _quantize(entry: ExportFormat, ctx: ExportContext, model: Any,
     if not attempt.get("accuracy_control"):
         return nncf.quantize(model, calib, preset=preset, subset_size=len(x), fast_bias_correction=fast,
                              ignored_scope=scope), opts
-    assert ctx.tune is not None and ctx.max_drop is not None
+    assert ctx.tune is not None and ctx.max_drop_points is not None
     tx, ty = ctx.tune
     val = nncf.Dataset([(tx[i : i + 1], int(ty[i])) for i in range(len(tx))])
-    budget = ctx.max_drop / 2  # on validation faces, leaving a margin for the held-out evaluation
+    budget = ctx.max_drop_points / 2  # on validation faces, leaving a margin for the held-out evaluation
     q = nncf.quantize_with_accuracy_control(
         model, calib, val, _accuracy, max_drop=budget / 100.0, preset=preset, subset_size=len(x),
         fast_bias_correction=fast)

@@ -15,7 +15,7 @@ def to_dict(result: ConvertResult) -> dict[str, Any]:
     m = result.manifest
     return {
         "name": m.name, "created": m.provenance.get("created"), "source": m.provenance.get("source"),
-        "keras_accuracy": result.keras_accuracy, "evaluation": m.evaluation, "max_drop": result.max_drop,
+        "keras_accuracy": result.keras_accuracy, "evaluation": m.evaluation, "max_drop": result.max_drop_points,
         "seconds": round(result.seconds, 1), "ok": result.ok, "notes": list(result.notes),
         "determinism": determinism(result.rows),
         "rows": [{**asdict(r), "size_mb": None if r.bytes is None else r.bytes / 1e6} for r in result.rows],

@@ -14,7 +14,7 @@ from typing import Any
 _LAZY = {
     "Pipeline": "fer_edge.runtime.pipeline",
     "measure": "fer_edge.runtime.run",
-    "run": "fer_edge.runtime.run",
+    "RunOptions": "fer_edge.runtime.options",
     "Classifier": "fer_edge.runtime.classifier",
     "get_detector": "fer_edge.runtime.detectors",
     "open_source": "fer_edge.runtime.sources",

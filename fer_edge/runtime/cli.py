@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
 from fer_edge.runtime.backends import BACKENDS
 from fer_edge.runtime.detectors import DETECTORS
+from fer_edge.runtime.options import DEFAULTS as D
+from fer_edge.runtime.options import RunOptions
 from fer_edge.runtime.outputs import VIDEO_SUFFIXES
 
 
@@ -17,40 +20,39 @@ from fer_edge.runtime.outputs import VIDEO_SUFFIXES
 @click.option("--source", default=None, metavar="FILE|DIR|URL",
               help="Video file, image, folder of images, or rtsp:// / http:// stream.")
 @click.option("--model", "bundle", default=None, metavar="BUNDLE", help="Bundle folder (default: the bundled model).")
-@click.option("--backend", type=click.Choice(["auto", *BACKENDS.names()]), default="auto", show_default=True)
-@click.option("--threads", type=click.IntRange(1, 64), default=None, help="Inference threads (default: backend's).")
+@click.option("--backend", type=click.Choice(["auto", *BACKENDS.names()]), default=D.backend, show_default=True)
+@click.option("--threads", type=click.IntRange(1, 64), default=D.threads,
+              help="Inference threads (default: backend's).")
 @click.option("--precision", default=None, help="Artifact precision to pick (default: fastest the backend has).")
-@click.option("--detector", type=click.Choice(["auto", *DETECTORS.names()]), default="auto", show_default=True)
+@click.option("--detector", type=click.Choice(["auto", *DETECTORS.names()]), default=D.detector, show_default=True)
 @click.option("--detector-model", default=None, metavar="PATH", help="Detector model file (.tflite / cascade .xml).")
 @click.option("--show", is_flag=True, help="Show the annotated frames in a window (needs a GUI OpenCV).")
 @click.option("--save", default=None, metavar="OUT.mp4|DIR", help="Write the annotated video (or images to DIR).")
 @click.option("--json", "json_out", default=None, metavar="FILE|-", help="JSON lines per frame to FILE or stdout.")
-@click.option("--smooth", type=click.FloatRange(0.0, 0.99), default=0.5, show_default=True,
+@click.option("--smooth", type=click.FloatRange(0.0, 0.99), default=D.smooth, show_default=True,
               help="Per-track EMA weight of the past (0 = off).")
-@click.option("--every", type=click.IntRange(1, 100), default=1, show_default=True,
+@click.option("--every", type=click.IntRange(1, 100), default=D.every, show_default=True,
               help="Detect every N frames, track in between.")
-@click.option("--min-face", type=click.IntRange(0), default=24, show_default=True, metavar="PX")
-@click.option("--max-faces", type=click.IntRange(0), default=8, show_default=True, metavar="K", help="0 = no limit.")
+@click.option("--min-face", type=click.IntRange(0), default=D.min_face, show_default=True, metavar="PX")
+@click.option("--max-faces", type=click.IntRange(0), default=D.max_faces, show_default=True, metavar="K",
+              help="0 = no limit.")
 @click.option("--redact", is_flag=True, help="Blur faces in everything saved.")
 @click.option("--max-frames", type=click.IntRange(1), default=None, metavar="N")
 @click.option("--size", default=None, metavar="WxH", help="Camera capture size, e.g. 640x480 (cameras only).")
-@click.option("--latest/--all-frames", default=True, show_default=True,
+@click.option("--latest/--all-frames", default=D.latest, show_default=True,
               help="Camera/stream: process the newest frame, dropping those that arrive meanwhile; or every frame.")
-@click.option("--overlap/--no-overlap", default=True, show_default=True,
+@click.option("--overlap/--no-overlap", default=D.overlap, show_default=True,
               help="Classify a frame while the next is read and detected (faster on 2+ cores, one frame later).")
 @click.option("--flip-tta", is_flag=True, help="Also classify each face's mirror image and average (2 inferences).")
 @click.option("--segment", type=click.FloatRange(min=1.0), default=None, metavar="SECONDS",
               help="Write the video in rolling files of SECONDS (OUT-00000.mp4, OUT-00001.mp4, ...; numbering goes "
                    "on after a restart) and append JSON lines in place, fsync'ed as often: a power cut loses at most "
                    "the open segment.")
-@click.option("--open-timeout", type=click.FloatRange(min=0.0), default=30.0, show_default=True, metavar="SECONDS",
+@click.option("--open-timeout", type=click.FloatRange(min=0.0), default=D.open_timeout, show_default=True,
+              metavar="SECONDS",
               help="Keep retrying the first open of a camera or stream this long, with backoff (a camera that comes "
                    "up late at boot); 0 = fail at once.")
-def run(camera: int | None, source: str | None, bundle: str | None, backend: str, threads: int | None,
-        precision: str | None, detector: str, detector_model: str | None, show: bool, save: str | None,
-        json_out: str | None, smooth: float, every: int, min_face: int, max_faces: int, redact: bool,
-        max_frames: int | None, size: str | None, latest: bool, overlap: bool, flip_tta: bool,
-        segment: float | None, open_timeout: float) -> int:
+def run(camera: int | None, source: str | None, size: str | None, **settings: Any) -> int:
     """Recognize expressions live from a camera, a stream, a video, an image or a folder.
 
     SIGINT (Ctrl-C), SIGTERM and SIGHUP stop after the current frame: outputs finalized, summary printed, exit 0
@@ -70,10 +72,12 @@ def run(camera: int | None, source: str | None, bundle: str | None, backend: str
         raise click.UsageError("give --camera N or --source FILE|DIR|URL")
     if camera is not None and source is not None:
         raise click.UsageError("--camera and --source cannot be used together")
-    if redact and not save and not json_out:
+    opts = RunOptions(**settings)
+    save, json_out = opts.save, opts.json_out
+    if opts.redact and not save and not json_out:
         raise click.UsageError("--redact applies to saved outputs: add --save (or drop --redact)")
     video = save is not None and Path(save).suffix.lower() in VIDEO_SUFFIXES
-    if segment is not None and not video and json_out in (None, "-"):
+    if opts.segment is not None and not video and json_out in (None, "-"):
         raise click.UsageError("--segment applies to a video --save OUT.mp4 or a --json FILE")
     options = {}
     if size is not None:
@@ -85,12 +89,7 @@ def run(camera: int | None, source: str | None, bundle: str | None, backend: str
             raise click.BadParameter(f"{size!r} is not WIDTHxHEIGHT, e.g. 640x480", param_hint="--size") from None
         options = {"width": w, "height": h}
     echo = _echo(json_out == "-")
-    summary = run_(source, camera=camera, bundle=bundle, backend=backend, threads=threads, precision=precision,
-                   detector=detector, detector_model=detector_model, show=show, save=save, json_out=json_out,
-                   smooth=smooth, every=every, min_face=min_face, max_faces=max_faces, redact=redact,
-                   max_frames=max_frames, echo=echo, source_options=options, latest=latest,
-                   overlap=overlap, flip_tta=flip_tta, segment=segment, open_timeout=open_timeout,
-                   notify=_echo(True))
+    summary = run_(source, camera=camera, options=opts, echo=echo, source_options=options, notify=_echo(True))
     return exit_code(summary.stopped_by)
 
 

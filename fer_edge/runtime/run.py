@@ -17,6 +17,7 @@ import numpy as np
 from fer_edge.errors import FerEdgeError
 from fer_edge.runtime.lifecycle import StopRequest, stop_on_signals
 from fer_edge.runtime.notify import notifier
+from fer_edge.runtime.options import DEFAULTS, RunOptions
 from fer_edge.runtime.output_set import Outputs, refuse_overlap
 from fer_edge.runtime.overlay import draw as draw_overlay
 from fer_edge.runtime.pipeline import Pipeline
@@ -29,18 +30,15 @@ KnownFaces = Callable[[int, str], list[Face] | None]
 OnResult = Callable[[Frame, FrameResult], None]
 
 
-def run(source: str | int | None = None, *, camera: int | None = None, bundle: str | Path | None = None,
-        backend: str = "auto", threads: int | None = None, precision: str | None = None, detector: str | None = "auto",
-        detector_model: str | None = None, show: bool = False, save: str | Path | None = None,
-        json_out: str | Path | None = None, smooth: float = 0.5, margin: float = 0.1, every: int = 1,
-        min_face: int = 0, max_faces: int = 0, redact: bool = False, max_frames: int | None = None,
+def run(source: str | int | None = None, *, camera: int | None = None, options: RunOptions | None = None,
         known_faces: KnownFaces | None = None, warmup: int = 0, draw: bool | None = None,
         echo: Callable[[str], None] | None = None, source_options: dict[str, Any] | None = None,
-        pipeline: Pipeline | None = None, on_result: OnResult | None = None, latest: bool = True,
-        overlap: bool = True, flip_tta: bool = False, segment: float | None = None, open_timeout: float = 0.0,
-        stop: StopRequest | None = None, notify: Callable[[str], None] | None = None) -> Summary:
+        pipeline: Pipeline | None = None, on_result: OnResult | None = None, stop: StopRequest | None = None,
+        notify: Callable[[str], None] | None = None, **changes: Any) -> Summary:
     """Run a camera (``camera=0``) or a source (file, folder, image, URL) through the pipeline.
 
+    ``options``: a ``RunOptions`` (default: ``fer-edge run``'s defaults); any of its fields may also be given as a
+    keyword, e.g. ``run("clip.mp4", max_frames=10, json_out="out.jsonl")`` (an unknown name is a TypeError).
     Outputs: ``show`` (window), ``save`` (video file or image folder), ``json_out`` (file or ``-``); one that is
     the source or inside a source folder is refused. ``redact`` blurs faces in everything saved. ``segment``:
     video in rolling files of that many seconds and JSON lines appended in place (see ``SegmentedVideoSink``).
@@ -52,8 +50,12 @@ def run(source: str | int | None = None, *, camera: int | None = None, bundle: s
     stream hands over only its newest frame (frames that arrive while one is processed are dropped and counted);
     False processes every frame however far behind that falls. ``overlap``: classify each frame while the next
     is read and detected (see ``Pipeline.stream``); never for unrelated images. ``flip_tta``: classify each face
-    and its mirror image and average them (see ``Classifier``).
+    and its mirror image and average them (see ``Classifier``). ``pipeline``: an existing Pipeline (the model
+    and face options are then ignored). ``warmup``: frames processed but not timed; ``draw``: draw the overlay
+    even when nothing shows or saves it (None = only then).
     """
+    opts = (options or DEFAULTS).replace(**changes)
+    max_frames, segment, show, save, json_out = opts.max_frames, opts.segment, opts.show, opts.save, opts.json_out
     if (camera is None) == (source is None):
         raise FerEdgeError("give exactly one of --camera N or --source FILE|DIR|URL")
     if max_frames is not None and max_frames < 1:
@@ -67,13 +69,10 @@ def run(source: str | int | None = None, *, camera: int | None = None, bundle: s
         check_gui()
     with stop_on_signals(stop) as stop:
         if pipeline is None:
-            pipeline = Pipeline.from_bundle(bundle, backend=backend, threads=threads, precision=precision,
-                                            detector=detector, detector_model=detector_model, min_face=min_face,
-                                            max_faces=max_faces, every=every, smooth=smooth, margin=margin,
-                                            flip_tta=flip_tta)
+            pipeline = Pipeline.from_bundle(opts.bundle, **opts.pipeline_kwargs())
         try:
-            src = open_source(spec, kind, latest=latest, open_timeout=open_timeout, stop=stop, notify=notify,
-                              **(source_options or {}))
+            src = open_source(spec, kind, latest=opts.latest, open_timeout=opts.open_timeout, stop=stop,
+                              notify=notify, **(source_options or {}))
         except OpenCancelled as exc:  # a service stopped while its camera was still coming up
             summary = Summary(source=exc.source, model=pipeline.classifier.describe(),
                               stopped_by=f"{stop.reason()} while waiting for the source")
@@ -82,23 +81,24 @@ def run(source: str | int | None = None, *, camera: int | None = None, bundle: s
             return summary
         notifier().ready(status=f"reading {src.describe()}")  # systemd Type=notify: started (no-op elsewhere)
         with src:
-            return _loop(src, pipeline, stop, show=show, save=save, json_out=json_out, redact=redact,
+            return _loop(src, pipeline, stop, show=show, save=save, json_out=json_out, redact=opts.redact,
                          max_frames=max_frames, known_faces=known_faces, warmup=warmup, draw=draw, echo=echo,
-                         on_result=on_result, overlap=overlap, segment=segment)
+                         on_result=on_result, overlap=opts.overlap, segment=segment)
 
 
-def measure(source: str | int, bundle: str | Path | None = None, *, backend: str = "auto", threads: int | None = None,
-            detector: str = "auto", every: int = 1, max_frames: int | None = None, draw: bool = True,
-            warmup: int = 5, **options: Any) -> dict[str, Any]:
+def measure(source: str | int, bundle: str | Path | None = None, *, options: RunOptions | None = None,
+            warmup: int = 5, draw: bool = True, **changes: Any) -> dict[str, Any]:
     """Benchmark the pipeline end to end on a source: {frames, fps, seconds, stages_ms{stage: mean/p50/p90}, ...}.
 
-    The first ``warmup`` frames are processed but not timed. ``draw`` includes drawing the overlay.
+    ``options`` / ``changes`` as for ``run`` (smoothing is always off). The first ``warmup`` frames are processed
+    but not timed. ``draw`` includes drawing the overlay.
     """
-    summary = run(source, bundle=bundle, backend=backend, threads=threads, detector=detector, every=every,
-                  max_frames=max_frames, smooth=0.0, warmup=warmup, draw=draw, **options)
+    opts = (options or DEFAULTS).replace(**({"bundle": bundle} if bundle is not None else {}), **changes)
+    opts = opts.replace(smooth=0.0)
+    summary = run(source, options=opts, warmup=warmup, draw=draw)
     return {"frames": summary.frames, "fps": summary.fps, "seconds": summary.seconds, "faces": summary.faces,
             "stages_ms": summary.stages_ms, "model": summary.model, "detector": summary.detector,
-            "threads": threads, "every": every}
+            "threads": opts.threads, "every": opts.every}
 
 
 def _loop(src: SourceBase, pipe: Pipeline, stop: StopRequest, *, show: bool, save: str | Path | None,

@@ -10,6 +10,7 @@ import click
 from fer_edge.errors import FerEdgeError
 from fer_edge.runtime.backends import BACKENDS
 from fer_edge.runtime.detectors import DETECTORS
+from fer_edge.runtime.options import DEFAULTS as D
 
 INSTALL = 'pip install "fer-edge[serve]"'
 
@@ -46,16 +47,17 @@ INSTALL = 'pip install "fer-edge[serve]"'
 @click.option("--precision", default=None, help="Artifact precision to pick (default: fastest the backend has).")
 @click.option("--detector", type=click.Choice(["auto", *DETECTORS.names()]), default="auto", show_default=True)
 @click.option("--detector-model", default=None, metavar="PATH", help="Detector model file (.tflite / cascade .xml).")
-@click.option("--smooth", type=click.FloatRange(0.0, 0.99), default=0.5, show_default=True,
+@click.option("--smooth", type=click.FloatRange(0.0, 0.99), default=D.smooth, show_default=True,
               help="Per-track EMA weight of the past (0 = off).")
-@click.option("--every", type=click.IntRange(1, 100), default=1, show_default=True,
+@click.option("--every", type=click.IntRange(1, 100), default=D.every, show_default=True,
               help="Detect every N frames, track in between.")
-@click.option("--min-face", type=click.IntRange(0), default=24, show_default=True, metavar="PX")
-@click.option("--max-faces", type=click.IntRange(0), default=8, show_default=True, metavar="K", help="0 = no limit.")
+@click.option("--min-face", type=click.IntRange(0), default=D.min_face, show_default=True, metavar="PX")
+@click.option("--max-faces", type=click.IntRange(0), default=D.max_faces, show_default=True, metavar="K",
+              help="0 = no limit.")
 @click.option("--size", default=None, metavar="WxH", help="Camera capture size, e.g. 640x480 (cameras only).")
-@click.option("--latest/--all-frames", default=True, show_default=True,
+@click.option("--latest/--all-frames", default=D.latest, show_default=True,
               help="Camera/stream: process the newest frame, dropping those that arrive meanwhile; or every frame.")
-@click.option("--overlap/--no-overlap", default=True, show_default=True,
+@click.option("--overlap/--no-overlap", default=D.overlap, show_default=True,
               help="Classify a frame while the next is read and detected.")
 @click.option("--flip-tta", is_flag=True, help="Also classify each face's mirror image and average.")
 @click.option("--stale", "stale_s", type=click.FloatRange(0.5), default=10.0, show_default=True, metavar="S",
