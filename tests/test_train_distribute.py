@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -193,7 +194,7 @@ def _wait(procs: list[subprocess.Popen], timeout: float = 900) -> list[int]:
 def _lines(path: Path) -> list[str]:
     """stderr without tqdm's progress bars."""
     return [line for line in path.read_text().replace("\r", "\n").splitlines()
-            if line.strip() and "model/s]" not in line and "?model" not in line]
+            if line.strip() and not re.search(r"\d+/\d+ \[[^]]*(model/s|s/model)\]", line)]
 
 
 def _args(ferplus_dir: Path, run: Path, limit: int, epochs: int) -> list[str]:
