@@ -19,10 +19,9 @@ def parameters(bundle: Bundle) -> tuple[int | None, str]:
 
 def estimate_tflite(path: str | Path) -> int:
     """FLOPs at batch 1 (2 x multiply-accumulates of conv, depthwise conv and dense layers) of a TFLite model."""
-    from fer_edge.runtime.backends.litert import _interpreter_class
+    from fer_edge.runtime.backends.litert import open_interpreter
 
-    cls, _ = _interpreter_class()
-    it = cls(model_path=str(path))
+    it = open_interpreter(path)
     tensors = {t["index"]: t for t in it.get_tensor_details()}
     macs = 0
     for op in it._get_ops_details():

@@ -4,7 +4,6 @@ not at all (``fer_edge.atomic.atomic_dir``)."""
 
 from __future__ import annotations
 
-import importlib
 import platform
 import shutil
 import tempfile
@@ -19,11 +18,12 @@ import numpy as np
 from fer_edge import atomic
 from fer_edge.bundle import MANIFEST, Artifact, Bundle, InputSpec, Manifest, sha256_file, validate
 from fer_edge.convert import calibration as cal
-from fer_edge.convert import diagnose, report
+from fer_edge.convert import diagnose, onnx, openvino, report, tflite  # noqa: F401  (register the toolchains)
 from fer_edge.convert import validate as val
 from fer_edge.convert.context import CALIB_METHODS, ExportContext, Exported
 from fer_edge.convert.formats import ExportFormat, select
 from fer_edge.convert.source import ModelSource, load_keras, open_source
+from fer_edge.convert.toolchain import TOOLCHAINS, Toolchain
 from fer_edge.errors import FerEdgeError, ModelError
 from fer_edge.redact import portable
 
@@ -247,7 +247,7 @@ def _build(job: _Job, entry: ExportFormat) -> None:
     if missing:
         job.rows.append(Row(entry.format, entry.precision, "failed", missing))
         return
-    tool = importlib.import_module(f"fer_edge.convert.{entry.toolchain}")
+    tool = TOOLCHAINS.get(entry.toolchain)
     tries = tool.attempts(entry, job.ctx)
     tries = tries if job.opts.max_drop_points is not None else tries[:1]
     limit = _limit(job.opts)
@@ -279,7 +279,7 @@ def _rank(row: Row) -> tuple[int, float]:
     return order, -(row.delta if row.delta is not None else -1e9)
 
 
-def _attempt(job: _Job, entry: ExportFormat, tool: Any, attempt: dict[str, Any], folder: Path,
+def _attempt(job: _Job, entry: ExportFormat, tool: Toolchain, attempt: dict[str, Any], folder: Path,
              limit: float, limit_name: str) -> tuple[Row, Artifact | None]:
     folder.mkdir(parents=True, exist_ok=True)
     dst = folder / f"model_{entry.precision}{entry.suffix}"
@@ -323,7 +323,7 @@ def _artifact(entry: ExportFormat, ex: Exported, folder: Path) -> Artifact:
                     companions=companions)
 
 
-def _repeatable(job: _Job, entry: ExportFormat, tool: Any, attempt: dict[str, Any], art: Artifact) -> bool | None:
+def _repeatable(job: _Job, entry: ExportFormat, tool: Toolchain, attempt: dict[str, Any], art: Artifact) -> bool | None:
     """Export the chosen variant once more and compare the sha256 of every file (None: the repeat failed)."""
     again = job.ctx.workdir / f"{entry.format}_{entry.precision}_repeat"
     again.mkdir(parents=True, exist_ok=True)

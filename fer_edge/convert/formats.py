@@ -26,7 +26,7 @@ class ExportFormat:
     format: str                      # manifest format: tflite | onnx | openvino
     precision: str                   # manifest precision
     suffix: str                      # main file suffix
-    toolchain: str                   # module under fer_edge.convert that builds it
+    toolchain: str                   # the Toolchain that builds it (fer_edge.convert.toolchain.TOOLCHAINS)
     backend: str                     # runtime backend that validates it (fer_edge.runtime.backends)
     needs: tuple[str, ...]           # python modules the conversion imports
     calibration: bool = False        # needs calibration faces

@@ -4,6 +4,7 @@ with onnxruntime.quantization (per-channel weights, minmax / entropy / percentil
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import numpy as np
 
 from fer_edge.convert.context import CALIB_METHODS, ExportContext, Exported
 from fer_edge.convert.formats import ExportFormat
+from fer_edge.convert.toolchain import ModuleToolchain, register
 
 _ELEM = {1: "float32", 10: "float16", 3: "int8", 2: "uint8"}
 
@@ -125,3 +127,6 @@ def io_details(path: Path) -> dict[str, Any]:
     inp = next(i for i in g.input if i.name not in inits)
     return {"input_dtype": _ELEM.get(inp.type.tensor_type.elem_type, "float32"),
             "output_dtype": _ELEM.get(g.output[0].type.tensor_type.elem_type, "float32")}
+
+
+TOOLCHAIN = register(ModuleToolchain("onnx", sys.modules[__name__]))

@@ -4,6 +4,7 @@ quantization (``nncf.quantize``; ``nncf.quantize_with_accuracy_control`` as the 
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import numpy as np
 
 from fer_edge.convert.context import ExportContext, Exported
 from fer_edge.convert.formats import ExportFormat
+from fer_edge.convert.toolchain import ModuleToolchain, register
 
 _NUMBERED = re.compile(r"^[A-Za-z]+_\d+|_\d+$")
 
@@ -104,3 +106,6 @@ def io_details(model: Any) -> dict[str, Any]:
     """Element types of the first input and output (float for every IR fer-edge writes)."""
     return {"input_dtype": np.dtype(model.inputs[0].get_element_type().to_dtype()).name,
             "output_dtype": np.dtype(model.outputs[0].get_element_type().to_dtype()).name}
+
+
+TOOLCHAIN = register(ModuleToolchain("openvino", sys.modules[__name__]))

@@ -6,6 +6,7 @@ TensorFlow op fails here with the op named instead of producing a file the devic
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import numpy as np
 
 from fer_edge.convert.context import ExportContext, Exported
 from fer_edge.convert.formats import ExportFormat
+from fer_edge.convert.toolchain import ModuleToolchain, register
 
 
 def attempts(entry: ExportFormat, ctx: ExportContext) -> list[dict[str, Any]]:
@@ -63,9 +65,9 @@ def _representative(x: np.ndarray) -> Any:
 
 def io_details(path: Path) -> dict[str, Any]:
     """Input/output dtypes and (scale, zero point) read back from the model with the runtime's interpreter."""
-    from fer_edge.runtime.backends.litert import _interpreter_class
+    from fer_edge.runtime.backends.litert import open_interpreter
 
-    interp = _interpreter_class()[0](model_path=str(path))
+    interp = open_interpreter(path)
     out: dict[str, Any] = {}
     for side, det in (("input", interp.get_input_details()[0]), ("output", interp.get_output_details()[0])):
         dtype = np.dtype(det["dtype"])
@@ -74,3 +76,6 @@ def io_details(path: Path) -> dict[str, Any]:
         if np.issubdtype(dtype, np.integer) and scale:
             out[f"{side}_quant"] = {"scale": float(scale), "zero_point": int(zero)}
     return out
+
+
+TOOLCHAIN = register(ModuleToolchain("tflite", sys.modules[__name__]))

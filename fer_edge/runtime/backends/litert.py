@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -30,6 +30,16 @@ def _interpreter_class() -> tuple[type, str]:
         except (ImportError, AttributeError):
             continue
     raise ModelError("no TFLite interpreter: pip install ai-edge-litert")
+
+
+def open_interpreter(path: str | Path, threads: int | None = None) -> Any:
+    """A TFLite interpreter (not yet allocated) of the model at ``path`` from the first installed runtime
+    (ai-edge-litert, tflite-runtime, then TensorFlow); ModelError when there is none or the file is no model."""
+    cls, _ = _interpreter_class()
+    try:
+        return cls(model_path=str(path), num_threads=threads or None)
+    except (ValueError, RuntimeError) as exc:
+        raise ModelError(f"{path}: not a valid TFLite model ({str(exc)[:100]})") from None
 
 
 @BACKENDS.register("litert")

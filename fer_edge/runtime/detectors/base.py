@@ -23,6 +23,7 @@ class DetectorBase:
 
     name: ClassVar[str] = ""
     hint: ClassVar[str] = ""  # what to install when is_available() is False
+    options: ClassVar[tuple[str, ...]] = ("min_face", "max_faces", "score_threshold", "nms_iou")  # all it takes
 
     def __init__(self, min_face: int = 0, max_faces: int = 0, score_threshold: float = 0.5,
                  nms_iou: float = 0.3) -> None:

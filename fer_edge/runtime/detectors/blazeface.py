@@ -77,19 +77,19 @@ class BlazeFace(DetectorBase):
 
     variant: ClassVar[str] = "short"
     hint: ClassVar[str] = HINT
+    options: ClassVar[tuple[str, ...]] = (*DetectorBase.options, "model_path", "threads")
 
     def __init__(self, min_face: int = 0, max_faces: int = 0, score_threshold: float = 0.5, nms_iou: float = 0.3,
                  model_path: str | Path | None = None, threads: int | None = 1) -> None:
         super().__init__(min_face, max_faces, score_threshold, nms_iou)
-        from fer_edge.runtime.backends.litert import LiteRTBackend, _interpreter_class
+        from fer_edge.runtime.backends.litert import LiteRTBackend, open_interpreter
 
         LiteRTBackend.require()
         path = Path(model_path) if model_path else find_model(self.variant)
         if path is None or not path.is_file():
             raise ModelError(f"BlazeFace model {model_path or VARIANTS[self.variant][0]} not found: {HINT}")
-        cls, _ = _interpreter_class()
+        self.interp = open_interpreter(path, threads)
         try:
-            self.interp = cls(model_path=str(path), num_threads=threads or None)
             self.interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"{path}: not a valid TFLite model ({str(exc)[:100]})") from None

@@ -41,6 +41,7 @@ class HaarDetector(DetectorBase):
 
     name = "haar"
     hint: ClassVar[str] = HINT if hasattr(cv2, "CascadeClassifier") else NO_CASCADES.format(version=cv2.__version__)
+    options: ClassVar[tuple[str, ...]] = (*DetectorBase.options, "model_path", "max_side", "min_neighbors")
 
     def __init__(self, min_face: int = 0, max_faces: int = 0, score_threshold: float = 0.5, nms_iou: float = 0.3,
                  model_path: str | Path | None = None, max_side: int = 320, min_neighbors: int = 5) -> None:
