@@ -97,6 +97,16 @@ def test_other_workers_write_a_temp_folder_they_remove(tmp_path: Path, monkeypat
         assert folder == out
 
 
+def test_lost_worker_line_names_the_cause() -> None:
+    why = distribute._why
+    assert why(Exception("aborted by: Error reported from /job:worker/task:1: The following tasks are unhealthy "
+                         "(stopped sending heartbeats):\n/job:worker/replica:0/task:1\nThe tasks have crashed.")
+               ) == "worker 1 stopped sending heartbeats"
+    assert why(Exception("failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:36719: Failed to "
+                         "connect to remote host: Connection refused")) == "127.0.0.1:36719: refused"
+    assert why(ValueError("something else")) == "ValueError"
+
+
 # ----------------------------------------------------------------------------------------------- TensorFlow
 
 MIRRORED = textwrap.dedent("""
@@ -132,6 +142,16 @@ MIRRORED = textwrap.dedent("""
         res = train_stage(train, val, cfg, sys.argv[1] + "/" + kind, init=model(), verbose=0)
         out[kind] = {"replicas": dist.replicas, "loss": res.history["loss"], "val_loss": res.history["val_loss"],
                      "fps": res.history["faces_per_second"]}
+    # the rest of the trainer under the strategy: FGSM neighbours, weight averaging, strong augmentation
+    distribute.setup("mirrored")
+    keras.backend.clear_session()
+    cfg = StageConfig(input_size=16, batch_size=8, augment="strong", soft_labels=False, adversarial=0.5, swa=2,
+                      phases=(Phase("all", 1.0, 0.01, 3),), patience=99)
+    res = train_stage(train, val, cfg, sys.argv[1] + "/adv", init=model(), verbose=0)
+    state = json.load(open(sys.argv[1] + "/adv/ckpt/state.json"))
+    saved = keras.models.load_model(res.model_path)
+    out["adv"] = {"epochs": len(res.history["loss"]), "adv_loss": "adv_loss" in res.history,
+                  "swa": state["swa"]["epochs"], "outputs": int(saved.output_shape[-1])}
     print(json.dumps(out))
 """)
 
@@ -157,6 +177,7 @@ def test_mirrored_two_devices_follow_one_device(tmp_path: Path) -> None:
     for key in ("loss", "val_loss"):
         assert two[key] == pytest.approx(one[key], rel=1e-5), key
     assert all(f > 0 for f in one["fps"] + two["fps"])
+    assert out["adv"] == {"epochs": 3, "adv_loss": True, "swa": 2, "outputs": 2}
 
 
 def _ports() -> list[int]:
@@ -193,8 +214,8 @@ def _wait(procs: list[subprocess.Popen], timeout: float = 900) -> list[int]:
 
 def _lines(path: Path) -> list[str]:
     """stderr without tqdm's progress bars."""
-    return [line for line in path.read_text().replace("\r", "\n").splitlines()
-            if line.strip() and not re.search(r"\d+/\d+ \[[^]]*(model/s|s/model)\]", line)]
+    bars = re.compile(r"[^\r\n]*\d+/\d+ \[[^]\n]*(model/s|s/model)\]")
+    return [line for line in bars.sub("", path.read_text()).replace("\r", "\n").splitlines() if line.strip()]
 
 
 def _args(ferplus_dir: Path, run: Path, limit: int, epochs: int) -> list[str]:

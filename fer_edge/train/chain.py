@@ -333,7 +333,7 @@ def run_stage(ctx: _Ctx, backbone: str, stage: str, ds: FaceDataset, folder: Pat
                "epochs": len(history.get("loss", [])), "seconds": time.time() - t0, "status": "finished",
                "model": str(folder / "model.keras")}
     timings.update(started=started, finished=time.strftime("%Y-%m-%dT%H:%M:%S"), seconds=time.time() - t0)
-    fps = full_hist.get("faces_per_second") or []  # training faces per second, per epoch (all replicas)
+    fps = [f for f in full_hist.get("faces_per_second", []) if f == f]  # training faces/s per epoch, NaN = not kept
     timings["faces_per_second"] = float(np.median(fps)) if fps else None
     run = {"status": "finished", "backbone": backbone, "stage": stage, "classes": list(classes),
            "input_size": int(sc.input_size or BACKBONES.get(backbone).input_size), "protocol": spec.protocol,
@@ -503,6 +503,7 @@ def run_chain(cfg: ChainConfig, datasets: Mapping[str, FaceDataset] | None = Non
                     results[b].setdefault(s, {"status": "failed", "error": failed[b][:300]})
             reports.write_summary(out, cfg.chain, results)
     finally:
+        bar.delay = 0  # tqdm skips the closing newline of a bar drawn within its delay; an error line may follow
         bar.close()
         stack.close()
     return ChainResult(Path(cfg.out), results, failed, chief=dist.chief)

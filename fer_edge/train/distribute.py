@@ -29,6 +29,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -153,7 +154,7 @@ def setup(kind: str = "auto") -> Distribution:
     global _current
     import tensorflow as tf
 
-    cfg = tf_config()
+    cfg = tf_config() if kind in ("auto", "multiworker") else None
     kind = choose(kind, cfg, len(tf.config.list_physical_devices("GPU")))
     if _current.kind == "multiworker":
         if kind != "multiworker":
@@ -286,10 +287,21 @@ def collectives_guard(dist: Distribution) -> Iterator[None]:
         import tensorflow as tf
 
         lost = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.AbortedError,
-                tf.errors.CancelledError, tf.errors.InternalError)
+                tf.errors.CancelledError)
         if not isinstance(exc, lost):
             raise
-        detail = next((line.strip() for line in str(exc).splitlines() if "unhealthy" in line or "connect" in line),
-                      type(exc).__name__)
-        raise WorkerLost(f"worker {dist.task_index}: lost contact with another training worker ({detail[:160]}); "
+        raise WorkerLost(f"worker {dist.task_index}: lost contact with another training worker ({_why(exc)}); "
                          "start every worker again with --resume to continue from the last checkpoint") from None
+
+
+def _why(exc: Exception) -> str:
+    """The gist of a collective's error: which task stopped sending heartbeats, or which address refused."""
+    text = str(exc)
+    if "unhealthy" in text:
+        lost = re.findall(r"/job:(\w+)/replica:\d+/task:(\d+)", text.split("unhealthy", 1)[1])
+        if lost:
+            return ", ".join(f"{job} {task}" for job, task in dict.fromkeys(lost)) + " stopped sending heartbeats"
+    refused = re.search(r"ipv[46]:(\S+?): [^\n\"]*(refused|unreachable|timed out)", text, re.I)
+    if refused:
+        return f"{refused[1]}: {refused[2].lower()}"
+    return type(exc).__name__

@@ -258,6 +258,8 @@ class _EpochLog:
                 st = self.state
                 if self.faces:  # training faces per second over all replicas, validation not counted
                     logs["faces_per_second"] = self.faces / max((self.t_train or time.time()) - self.t_epoch, 1e-9)
+                    fps = st["history"].setdefault("faces_per_second", [])
+                    fps.extend([math.nan] * (st["epochs_done"] - len(fps)))  # epochs run before it was recorded
                 for k, v in logs.items():
                     st["history"].setdefault(k, []).append(float(v))
                 st["history"].setdefault("phase", []).append(st["phase"])
@@ -503,8 +505,8 @@ def _plain(model: object) -> object:
     import keras
 
     plain = precision.as_float32(getattr(model, "inner", model))
-    if getattr(plain, "optimizer", None) is None:
-        return plain
+    if getattr(plain, "optimizer", None) is None and getattr(plain, "_distribute_strategy", None) is None:
+        return plain  # else a copy: without the optimizer, and outside a tf.distribute strategy's variables
     copy = keras.Model.from_config(plain.get_config())  # clone_model would compile it with the same optimizer
     copy.set_weights(plain.get_weights())
     return copy
