@@ -317,7 +317,8 @@ def deploy(device: str, bundle: str | Path, out: str | Path, precision: str | No
         for name in ("run.sh", "install.sh"):
             (tmp / name).chmod(0o755)
         record: dict[str, Any] = {
-            "device": prof.name, "profile": prof.as_dict(), "source_bundle": str(src.path.resolve()),
+            "device": prof.name, "profile": prof.as_dict(), "source_bundle": src.path.resolve().name,
+            "source_manifest_sha256": sha256_file(src.path / "manifest.json"),
             "artifacts": [{"key": a.key, "file": a.file, "sha256": a.sha256, "bytes": a.total_bytes} for a in arts],
             "backend": prof.backend, "precision": prec, "threads": n_threads, "install_dir": install_dir,
             "user": user, "wheels": {**info, "sha256": {p.name: sha256_file(p) for p in sorted(got)}},

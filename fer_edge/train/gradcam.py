@@ -133,9 +133,11 @@ def explain(model_path: str | Path, images: list[str | Path], classes: tuple[str
         tidx = classes.index(t)
     faces = []
     for p in images:
-        img = cv2.imdecode(np.fromfile(str(p), dtype=np.uint8), cv2.IMREAD_GRAYSCALE) if Path(p).is_file() else None
-        if img is None:
+        if not Path(p).is_file():
             raise FerEdgeError(f"{p}: not a readable image file")
+        from fer_edge.data.imageio import load_image
+
+        img = load_image(p, cv2.IMREAD_GRAYSCALE)  # declared size checked before decoding (FER_EDGE_MAX_PIXELS)
         interp = cv2.INTER_AREA if img.shape[0] > size else cv2.INTER_LINEAR
         faces.append(cv2.resize(img, (size, size), interpolation=interp))
     face_arr = np.stack(faces)
