@@ -194,7 +194,7 @@ def _start_workers(tmp_path: Path, args: list[str], log: str) -> list[subprocess
     ports = _ports()
     procs = []
     for i in range(2):
-        env = {**_tf_env(tmp_path), "FER_EDGE_HEARTBEAT_SECONDS": "10", "TF_CONFIG": json.dumps(
+        env = {**_tf_env(tmp_path), "FER_EDGE_HEARTBEAT_SECONDS": "20", "TF_CONFIG": json.dumps(
             {"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]}, "task": {"type": "worker", "index": i}})}
         env.pop("TF_CPP_MIN_LOG_LEVEL")  # what the CLI does about TensorFlow's own log lines is tested too
         with open(tmp_path / f"{log}{i}.out", "w") as o, open(tmp_path / f"{log}{i}.err", "w") as e:
@@ -233,7 +233,8 @@ def _check_run(run: Path, tmp_path: Path, epochs: int) -> dict:
     assert info["timings"]["faces_per_second"] > 0
     hist = json.loads((stage / "history.json").read_text())
     assert len(hist["loss"]) == len(hist["faces_per_second"]) == epochs
-    assert list((tmp_path / "tmp").iterdir()) == []  # no worker temp folder left
+    # no worker temp folder left (a SIGKILLed process leaves TensorFlow's own temp files, not ours)
+    assert [p for p in (tmp_path / "tmp").iterdir() if p.name.startswith(distribute.WORKER_PREFIX)] == []
     return info
 
 
