@@ -38,11 +38,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     changed = home.changes(before, home.snapshot())
     if changed:
+        shared = os.environ.get("FER_EDGE_TESTS_SHARED_CACHE") == "1"  # other processes use that cache meanwhile
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
-            reporter.write_line(f"the tests touched the user's cache {home.REAL_CACHE}: " + ", ".join(changed[:10]),
-                                red=True)
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+            why = ("FER_EDGE_TESTS_SHARED_CACHE=1: not failing" if shared else
+                   "set FER_EDGE_TESTS_SHARED_CACHE=1 where another process may write there")
+            reporter.write_line(f"the user's cache {home.REAL_CACHE} changed during the tests: "
+                                f"{', '.join(changed[:10])} ({why})", red=True)
+        if not shared:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
