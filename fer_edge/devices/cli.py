@@ -8,6 +8,7 @@ import click
 
 from fer_edge.bundle import PRECISIONS
 from fer_edge.devices.profiles import PROFILES
+from fer_edge.errors import FerEdgeError
 
 
 @click.group("devices")
@@ -120,8 +121,16 @@ def doctor(as_json: bool, camera_index: int, camera_timeout: float, no_camera: b
 @click.option("--find-links", "find_links", multiple=True, type=click.Path(exists=True, file_okay=False),
               metavar="DIR", help="Local wheel folder searched first (repeatable); also for the fer-edge wheel.")
 @click.option("--no-index", is_flag=True, help="With --wheels: take wheels only from --find-links (offline).")
+@click.option("--serve", is_flag=True, help="run.sh (the service) runs `fer-edge serve`: dashboard, JSON, events, "
+              "metrics, /healthz.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="With --serve: address to bind; any other than loopback needs a token (generated if not given).")
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True, help="With --serve: port.")
+@click.option("--token", default=None, metavar="T|auto",
+              help="With --serve: the token (written to serve.token, mode 0600); 'auto' generates one.")
 def deploy(device: str, bundle: str, out: str, precision: str | None, threads: int | None, user: str | None,
-           install_dir: str, force: bool, wheels: bool, find_links: tuple[str, ...], no_index: bool) -> None:
+           install_dir: str, force: bool, wheels: bool, find_links: tuple[str, ...], no_index: bool, serve: bool,
+           host: str, port: int, token: str | None) -> None:
     """A folder to copy onto DEVICE: the bundle cut to what it runs, pinned requirements, the fer-edge wheel
     (plus the requirements' wheels with --wheels), install.sh, run.sh, a systemd unit.
 
@@ -130,9 +139,13 @@ def deploy(device: str, bundle: str, out: str, precision: str | None, threads: i
     FER_EDGE_SOURCE=fer_edge/assets/sample/sample.mp4 bash dist/rpi5/run.sh --json -   # on the device
     """
     from fer_edge.devices.deploy import deploy as make
+    from fer_edge.devices.deploy import serve_setup
 
+    if not serve and (host != "127.0.0.1" or port != 8080 or token is not None):
+        raise FerEdgeError("--host, --port and --token apply to --serve")
+    setup = serve_setup(host, port, token) if serve else None
     d = make(device, bundle, out, precision=precision, threads=threads, user=user, install_dir=install_dir,
-             force=force, wheels=wheels, find_links=find_links, no_index=no_index)
+             force=force, wheels=wheels, find_links=find_links, no_index=no_index, serve=setup)
     arts = ", ".join(f"{a.format}/{a.precision} ({a.file})" for a in d.artifacts)
     click.echo(f"{d.path}: {d.profile.title} runs {arts}")
     for f in d.files:
