@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from fer_edge.runtime.backends import BACKENDS
+from fer_edge.runtime.cli_options import pipeline_options
 from fer_edge.runtime.detectors import DETECTORS
 from fer_edge.runtime.options import DEFAULTS as D
 from fer_edge.runtime.options import RunOptions
@@ -23,24 +24,12 @@ from fer_edge.runtime.outputs import VIDEO_SUFFIXES
 @click.option("--backend", type=click.Choice(["auto", *BACKENDS.names()]), default=D.backend, show_default=True)
 @click.option("--threads", type=click.IntRange(1, 64), default=D.threads,
               help="Inference threads (default: backend's).")
-@click.option("--precision", default=None, help="Artifact precision to pick (default: fastest the backend has).")
-@click.option("--detector", type=click.Choice(["auto", *DETECTORS.names()]), default=D.detector, show_default=True)
-@click.option("--detector-model", default=None, metavar="PATH", help="Detector model file (.tflite / cascade .xml).")
+@pipeline_options
 @click.option("--show", is_flag=True, help="Show the annotated frames in a window (needs a GUI OpenCV).")
 @click.option("--save", default=None, metavar="OUT.mp4|DIR", help="Write the annotated video (or images to DIR).")
 @click.option("--json", "json_out", default=None, metavar="FILE|-", help="JSON lines per frame to FILE or stdout.")
-@click.option("--smooth", type=click.FloatRange(0.0, 0.99), default=D.smooth, show_default=True,
-              help="Per-track EMA weight of the past (0 = off).")
-@click.option("--every", type=click.IntRange(1, 100), default=D.every, show_default=True,
-              help="Detect every N frames, track in between.")
-@click.option("--min-face", type=click.IntRange(0), default=D.min_face, show_default=True, metavar="PX")
-@click.option("--max-faces", type=click.IntRange(0), default=D.max_faces, show_default=True, metavar="K",
-              help="0 = no limit.")
 @click.option("--redact", is_flag=True, help="Blur faces in everything saved.")
 @click.option("--max-frames", type=click.IntRange(1), default=None, metavar="N")
-@click.option("--size", default=None, metavar="WxH", help="Camera capture size, e.g. 640x480 (cameras only).")
-@click.option("--latest/--all-frames", default=D.latest, show_default=True,
-              help="Camera/stream: process the newest frame, dropping those that arrive meanwhile; or every frame.")
 @click.option("--overlap/--no-overlap", default=D.overlap, show_default=True,
               help="Classify a frame while the next is read and detected (faster on 2+ cores, one frame later).")
 @click.option("--flip-tta", is_flag=True, help="Also classify each face's mirror image and average (2 inferences).")

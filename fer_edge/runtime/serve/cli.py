@@ -9,7 +9,7 @@ import click
 
 from fer_edge.errors import FerEdgeError
 from fer_edge.runtime.backends import BACKENDS
-from fer_edge.runtime.detectors import DETECTORS
+from fer_edge.runtime.cli_options import pipeline_options
 from fer_edge.runtime.options import DEFAULTS as D
 
 INSTALL = 'pip install "fer-edge[serve]"'
@@ -44,19 +44,7 @@ INSTALL = 'pip install "fer-edge[serve]"'
 @click.option("--model", "bundle", default=None, metavar="BUNDLE", help="Bundle folder (default: the bundled model).")
 @click.option("--backend", type=click.Choice(["auto", *BACKENDS.names()]), default="auto", show_default=True)
 @click.option("--threads", type=click.IntRange(1, 64), default=None, help="Inference threads per camera.")
-@click.option("--precision", default=None, help="Artifact precision to pick (default: fastest the backend has).")
-@click.option("--detector", type=click.Choice(["auto", *DETECTORS.names()]), default="auto", show_default=True)
-@click.option("--detector-model", default=None, metavar="PATH", help="Detector model file (.tflite / cascade .xml).")
-@click.option("--smooth", type=click.FloatRange(0.0, 0.99), default=D.smooth, show_default=True,
-              help="Per-track EMA weight of the past (0 = off).")
-@click.option("--every", type=click.IntRange(1, 100), default=D.every, show_default=True,
-              help="Detect every N frames, track in between.")
-@click.option("--min-face", type=click.IntRange(0), default=D.min_face, show_default=True, metavar="PX")
-@click.option("--max-faces", type=click.IntRange(0), default=D.max_faces, show_default=True, metavar="K",
-              help="0 = no limit.")
-@click.option("--size", default=None, metavar="WxH", help="Camera capture size, e.g. 640x480 (cameras only).")
-@click.option("--latest/--all-frames", default=D.latest, show_default=True,
-              help="Camera/stream: process the newest frame, dropping those that arrive meanwhile; or every frame.")
+@pipeline_options
 @click.option("--overlap/--no-overlap", default=D.overlap, show_default=True,
               help="Classify a frame while the next is read and detected.")
 @click.option("--flip-tta", is_flag=True, help="Also classify each face's mirror image and average.")
