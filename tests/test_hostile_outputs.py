@@ -19,7 +19,7 @@ from pathlib import Path
 
 import cv2
 import pytest
-from helpers.runtime import face_frame, mjpeg_server, sample_clip
+from helpers.runtime import face_frame, mjpeg_server, readable_frames, sample_clip
 
 from fer_edge import atomic
 
@@ -39,15 +39,6 @@ def one_error(stderr: str) -> str:
     lines = [ln for ln in stderr.splitlines() if ln.startswith("error:")]
     assert len(lines) == 1, stderr[-2000:]
     return lines[0]
-
-
-def readable_frames(video: Path) -> int:
-    cap = cv2.VideoCapture(str(video))
-    n = 0
-    while cap.read()[0]:
-        n += 1
-    cap.release()
-    return n
 
 
 def digest(folder: Path) -> dict[str, str]:

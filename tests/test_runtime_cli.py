@@ -13,7 +13,7 @@ from pathlib import Path
 
 import cv2
 import pytest
-from helpers.runtime import face_frame, mjpeg_server, rtsp_server, sample_clip, write_h264
+from helpers.runtime import face_frame, mjpeg_server, readable_frames, rtsp_server, sample_clip, write_h264
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -195,16 +195,6 @@ def _frames_of(summary: str) -> int:
     return int(summary.split(" frames,")[0].split()[-1])
 
 
-def _readable_frames(video: Path) -> int:
-    """Frames cv2 actually decodes from ``video`` (a playable file)."""
-    cap = cv2.VideoCapture(str(video))
-    n = 0
-    while cap.read()[0]:
-        n += 1
-    cap.release()
-    return n
-
-
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])
 def test_sigterm_and_sighup_stop_like_ctrl_c_with_exit_0(tmp_path: Path, sig: str) -> None:
     """The done-when of issue 13: a service stop (SIGTERM; SIGHUP alike) during `run --save out.mp4 --json
@@ -219,7 +209,7 @@ def test_sigterm_and_sighup_stop_like_ctrl_c_with_exit_0(tmp_path: Path, sig: st
     frames = _frames_of(out)
     records = [json.loads(x) for x in jsonl.read_text().splitlines()]
     assert len(records) == frames > 0 and all("faces" in r for r in records)
-    assert _readable_frames(video) == frames
+    assert readable_frames(video) == frames
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl", "out.mp4"]
 
 
@@ -237,7 +227,7 @@ def test_segmented_live_run_survives_sigterm_and_a_kill(tmp_path: Path) -> None:
         proc.kill()  # SIGKILL: nothing of ours runs
         proc.communicate()
         kept = sorted(tmp_path.glob("cam-*.mp4"))
-        assert len(kept) >= 2 and all(_readable_frames(v) > 0 for v in kept)
+        assert len(kept) >= 2 and all(readable_frames(v) > 0 for v in kept)
         lines = jsonl.read_text().splitlines()
         assert lines and all(json.loads(x)["faces"] is not None for x in lines)
         assert any(p.name.startswith(".cam-") for p in tmp_path.iterdir())  # the open segment, never finalized
@@ -253,7 +243,7 @@ def test_segmented_live_run_survives_sigterm_and_a_kill(tmp_path: Path) -> None:
     assert segments[:len(kept)] == kept and len(segments) > len(kept)
     names = [int(p.stem.split("-")[1]) for p in segments]
     assert names == list(range(len(segments)))  # numbered on after the killed run's segments
-    new_frames = sum(_readable_frames(v) for v in segments[len(kept):])
+    new_frames = sum(readable_frames(v) for v in segments[len(kept):])
     assert new_frames == _frames_of(out)
     all_lines = [json.loads(x) for x in jsonl.read_text().splitlines()]
     assert len(all_lines) == len(lines) + _frames_of(out)  # appended, nothing replaced

@@ -264,3 +264,15 @@ if __name__ == "__main__":  # python tests/helpers/runtime.py OUT [tiny|baseline
     import sys
 
     print(build_bundle(Path(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else "tiny"))
+
+
+def readable_frames(video: Path) -> int:
+    """Frames cv2 actually decodes from ``video`` (a playable file)."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(video))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    cap.release()
+    return n
