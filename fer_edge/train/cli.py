@@ -108,7 +108,8 @@ OPTION_KEYS = ("backbone", "backbones", "chain", "out", "weights", "epochs", "fo
 @click.option("--swa", type=click.IntRange(min=0), default=_D.swa, show_default=True, metavar="N",
               help="Average the weights of the last N epochs (BatchNorm recomputed); kept if it validates better.")
 @click.option("--teacher", default=_D.teacher, metavar="PATH",
-              help="Distill: a stronger .keras model's flip-averaged predictions join the training targets.")
+              help="Distill: a stronger .keras model's flip-averaged predictions join the training targets; "
+                   "several paths separated by commas = their ensemble's mean.")
 @click.option("--teacher-weight", type=click.FloatRange(0, 1), default=_D.teacher_weight, show_default=True,
               help="Share of the teacher's predictions in the targets.")
 @click.option("--precision", type=click.Choice(PRECISIONS), default=_D.precision, show_default=True,

@@ -12,6 +12,7 @@ from fer_edge.errors import FerEdgeError
 from fer_edge.registry import Registry
 from fer_edge.train.adversarial import check as check_adversarial
 from fer_edge.train.backbones import BACKBONES, resolve_weights
+from fer_edge.train.distill import teacher_paths
 from fer_edge.train.distribute import DISTRIBUTE
 from fer_edge.train.precision import PRECISIONS
 from fer_edge.train.trainer import Phase, StageConfig
@@ -121,8 +122,9 @@ class ChainConfig:
             check_adversarial(c.adversarial, c.adv_epsilon)
             if c.swa < 0:
                 raise FerEdgeError(f"stage {name}: --swa must be 0 (off) or a number of epochs, got {c.swa}")
-            if c.teacher and not Path(c.teacher).is_file():
-                raise FerEdgeError(f"--teacher {c.teacher}: no such model file")
+            for t in teacher_paths(c.teacher):
+                if not Path(t).is_file():
+                    raise FerEdgeError(f"--teacher {t}: no such model file")
             if not 0 <= c.teacher_weight <= 1:
                 raise FerEdgeError(f"stage {name}: --teacher-weight must be in [0, 1], got {c.teacher_weight}")
             if c.precision not in PRECISIONS:

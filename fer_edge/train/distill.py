@@ -1,6 +1,8 @@
-"""Knowledge distillation: a stronger model (a larger input, a bigger backbone) teaches a stage. Its predictions on
-the stage's training faces, each averaged with its mirror image's, are mixed into the training targets, so a small
-edge model learns the teacher's soft view of every face. Static: computed once per stage, before training."""
+"""Knowledge distillation: a stronger model (a larger input, a bigger backbone), or an ensemble of several, teaches a
+stage. Its predictions on the stage's training faces, each averaged with its mirror image's (and over the ensemble's
+members), are mixed into the training targets, so a small edge model learns the teacher's soft view of every face.
+Static: computed once per stage, before training, on each worker alike (no collective ops, so it runs the same under
+any tf.distribute strategy)."""
 
 from __future__ import annotations
 
@@ -29,6 +31,18 @@ def teacher_probabilities(path: str | Path, ds: FaceDataset) -> np.ndarray:
     p = (predict(model, x) + predict(model, x[:, :, ::-1])) / 2
     p = p[:, [names.index(c) for c in ds.classes]]
     return (p / np.clip(p.sum(axis=1, keepdims=True), 1e-8, None)).astype(np.float32)
+
+
+def teacher_paths(value: str) -> tuple[str, ...]:
+    """The teacher models named by ``--teacher``: one path, or several separated by commas (an ensemble)."""
+    return tuple(p.strip() for p in value.split(",") if p.strip())
+
+
+def ensemble_probabilities(paths: tuple[str | Path, ...], ds: FaceDataset) -> np.ndarray:
+    """The mean of every teacher's :func:`teacher_probabilities` (an ensemble's soft view of each face)."""
+    if not paths:
+        raise FerEdgeError("--teacher: no model path given")
+    return (sum(teacher_probabilities(p, ds) for p in paths) / len(paths)).astype(np.float32)
 
 
 def distilled_targets(y: np.ndarray, teacher: np.ndarray, weight: float) -> np.ndarray:

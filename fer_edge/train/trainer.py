@@ -362,9 +362,9 @@ def train_stage(train: FaceDataset, val: FaceDataset, cfg: StageConfig, out_dir:
     xt, xv = to_model_input(train.images, size), to_model_input(val.images, size)
     yt, yv = targets(train, cfg.soft_labels, cfg.label_smoothing), targets(val, False, 0.0)
     if cfg.teacher:
-        from fer_edge.train.distill import distilled_targets, teacher_probabilities
+        from fer_edge.train.distill import distilled_targets, ensemble_probabilities, teacher_paths
 
-        tp = teacher_probabilities(cfg.teacher, train)
+        tp = ensemble_probabilities(teacher_paths(cfg.teacher), train)
         yt = distilled_targets(yt, tp, cfg.teacher_weight)
         agree = float((tp.argmax(1) == train.local_labels()).mean())
         print(f"teacher {cfg.teacher}: {cfg.teacher_weight:.0%} of the targets (it agrees with {agree:.1%} of the "
