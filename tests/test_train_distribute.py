@@ -152,6 +152,24 @@ MIRRORED = textwrap.dedent("""
     saved = keras.models.load_model(res.model_path)
     out["adv"] = {"epochs": len(res.history["loss"]), "adv_loss": "adv_loss" in res.history,
                   "swa": state["swa"]["epochs"], "outputs": int(saved.output_shape[-1])}
+    # distillation under the strategy from an ensemble of the two models trained above (their classes told by a
+    # run.json beside each, as a fer-edge stage writes it): same targets as on one device
+    from fer_edge.train.distill import distilled_targets, ensemble_probabilities, teacher_paths
+    teachers = []
+    for kind in ("mirrored", "none"):
+        model_path = sys.argv[1] + "/" + kind + "/model.keras"
+        json.dump({"classes": list(train.classes)}, open(sys.argv[1] + "/" + kind + "/run.json", "w"))
+        teachers.append(model_path)
+    keras.backend.clear_session()
+    cfg = StageConfig(input_size=16, batch_size=8, augment="none", soft_labels=False, dropout=0.0,
+                      teacher=",".join(teachers), teacher_weight=0.5, phases=(Phase("all", 1.0, 0.01, 2),),
+                      patience=99)
+    res = train_stage(train, val, cfg, sys.argv[1] + "/kd", init=model(), verbose=0)
+    distribute.setup("none")
+    tp = ensemble_probabilities(teacher_paths(cfg.teacher), train)
+    out["kd"] = {"epochs": len(res.history["loss"]), "finite": bool(np.isfinite(res.history["loss"]).all()),
+                 "teacher_rows": tp.shape[0], "row_sums": float(abs(tp.sum(1) - 1).max()),
+                 "soft": float(distilled_targets(np.eye(2)[train.local_labels()], tp, 0.5).max())}
     print(json.dumps(out))
 """)
 
@@ -178,6 +196,9 @@ def test_mirrored_two_devices_follow_one_device(tmp_path: Path) -> None:
         assert two[key] == pytest.approx(one[key], rel=1e-5), key
     assert all(f > 0 for f in one["fps"] + two["fps"])
     assert out["adv"] == {"epochs": 3, "adv_loss": True, "swa": 2, "outputs": 2}
+    kd = out["kd"]
+    assert kd["epochs"] == 2 and kd["finite"] and kd["teacher_rows"] == 32
+    assert kd["row_sums"] < 1e-5 and kd["soft"] < 1.0  # the ensemble's probabilities soften the one-hot targets
 
 
 def _ports() -> list[int]:
