@@ -1,5 +1,6 @@
 """docs/ stays true: the Python blocks of docs/api.md run as written, docs/manifest.md names every manifest field
-of the schema, and docs/architecture.md lists every plug-in registry of the package."""
+of the schema, docs/architecture.md lists every plug-in registry of the package, and every relative link (with its
+#anchor) and every repository path named in README.md and docs/*.md exists."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from fer_edge.bundle import SCHEMA
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 PACKAGE = DOCS.parent / "fer_edge"
+PAGES = [DOCS.parent / "README.md", *sorted(DOCS.glob("*.md"))]
+LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
+REPO_PATH = re.compile(r"`((?:results|fer_edge|tests|scripts|docs|\.ci)/[^`\s*{}]*)`")
 
 
 def python_blocks(path: Path) -> list[str]:
@@ -46,3 +50,44 @@ def test_the_architecture_lists_every_registry() -> None:
     found.discard("reg")  # devices/profiles builds PROFILES through a local variable
     assert {"DATASETS", "BACKBONES", "FORMATS", "TOOLCHAINS", "BACKENDS", "DETECTORS", "SOURCES"} <= found
     assert sorted(n for n in found if f"`{n}`" not in text) == []
+
+
+def anchors(path: Path) -> set[str]:
+    """GitHub's anchors of a Markdown file's headings: lower case, punctuation dropped, spaces as hyphens."""
+    text = re.sub(r"```.*?```", "", path.read_text(encoding="utf-8"), flags=re.S)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in re.findall(r"^#+ (.+)$", text, re.M)}
+
+
+def links(page: Path) -> list[str]:
+    text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.S)
+    return [t for t in LINK.findall(text) if not re.match(r"[a-z][a-z0-9+.-]*:", t)]
+
+
+def test_pages_link_somewhere() -> None:
+    assert len(links(PAGES[0])) >= 10 and sum(len(links(p)) for p in PAGES[1:]) >= 10
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_relative_link_resolves(page: Path) -> None:
+    broken = []
+    for target in links(page):
+        file, _, anchor = target.partition("#")
+        dest = (page.parent / file).resolve() if file else page
+        if not dest.exists() or (anchor and dest.suffix == ".md" and anchor not in anchors(dest)):
+            broken.append(target)
+    assert broken == []
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_repository_path_named_exists(page: Path) -> None:
+    """`results/...`, `fer_edge/...`, `tests/...` in the text: a file moved or deleted leaves no stale name."""
+    named = REPO_PATH.findall(page.read_text(encoding="utf-8"))
+    assert sorted({n for n in named if not (DOCS.parent / n.rstrip("/.,")).exists()}) == []
+
+
+def test_the_link_check_catches_a_broken_link(tmp_path: Path) -> None:
+    page = tmp_path / "x.md"
+    page.write_text("# Top\n\n## A `b`: c\n\n[ok](#a-b-c) [ok](x.md#top) [bad](#nope) [bad](missing.md) [web](https://e.x)\n")
+    assert links(page) == ["#a-b-c", "x.md#top", "#nope", "missing.md"]
+    assert {"top", "a-b-c"} == anchors(page)
+

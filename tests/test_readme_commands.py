@@ -1,8 +1,8 @@
-"""Every `fer-edge` command written in README.md and in the commands' own --help examples parses as written: each
-subcommand exists, each option exists, required options are there and values convert. A path that is missing
-here (runs/, a dataset) is the only thing let through, as it would be on the machine the example is for.
-Commands in the README's code blocks are parsed strictly; those in inline code only for command and option names
-(they hold placeholders such as N or PATH). A few cheap ones are also run for real."""
+"""Every `fer-edge` command written in README.md, in docs/*.md and in the commands' own --help examples parses as
+written: each subcommand exists, each option exists, required options are there and values convert. A path that is
+missing here (runs/, a dataset) is the only thing let through, as it would be on the machine the example is for.
+Commands in code blocks are parsed strictly; those in inline code only for command and option names (they hold
+placeholders such as N or PATH). A few cheap ones are also run for real."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from fer_edge.cli import cli
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()
+DOCS = {p.relative_to(REPO).as_posix(): p.read_text(encoding="utf-8") for p in sorted((REPO / "docs").glob("*.md"))}
 ENV_WORD = re.compile(r"[A-Z_][A-Z0-9_]*=.*")
 
 
@@ -39,13 +40,19 @@ def commands_in(text: str) -> list[list[str]]:
     return out
 
 
-def readme_blocks() -> list[list[str]]:
-    return [c for block in re.findall(r"```[^\n]*\n(.*?)```", README, re.S) for c in commands_in(block)]
+def readme_blocks(text: str = README) -> list[list[str]]:
+    return [c for block in re.findall(r"```[^\n]*\n(.*?)```", text, re.S) for c in commands_in(block)]
 
 
-def readme_inline() -> list[list[str]]:
-    spans = re.findall(r"(?<!`)`(fer-edge [^`\n]+)`(?!`)", re.sub(r"```.*?```", "", README, flags=re.S))
+def readme_inline(text: str = README) -> list[list[str]]:
+    spans = re.findall(r"(?<!`)`(fer-edge [^`\n]+)`(?!`)", re.sub(r"```.*?```", "", text, flags=re.S))
     return [c for s in spans for c in commands_in(s) if not _alternatives(c)]
+
+
+def docs_commands(strict: bool) -> list[tuple[str, list[str]]]:
+    """(docs file, argv) of the commands in docs/*.md: code blocks when strict, else inline code."""
+    find = readme_blocks if strict else readme_inline
+    return [(name, argv) for name, text in DOCS.items() for argv in find(text)]
 
 
 def _alternatives(argv: list[str]) -> bool:
@@ -108,6 +115,22 @@ def test_readme_code_block_command_parses(argv: list[str]) -> None:
 
 @pytest.mark.parametrize("argv", readme_inline(), ids=lambda a: " ".join(a)[:70])
 def test_readme_inline_command_parses(argv: list[str]) -> None:
+    parse(argv, strict=False)
+
+
+def test_docs_have_commands() -> None:
+    assert len(docs_commands(strict=True)) >= 15 and len(docs_commands(strict=False)) >= 20
+
+
+@pytest.mark.parametrize(("where", "argv"), docs_commands(strict=True), ids=lambda x: " ".join(x)[:70]
+                         if isinstance(x, list) else x)
+def test_docs_code_block_command_parses(where: str, argv: list[str]) -> None:
+    parse(argv)
+
+
+@pytest.mark.parametrize(("where", "argv"), docs_commands(strict=False), ids=lambda x: " ".join(x)[:70]
+                         if isinstance(x, list) else x)
+def test_docs_inline_command_parses(where: str, argv: list[str]) -> None:
     parse(argv, strict=False)
 
 
