@@ -1,5 +1,6 @@
 """The model bundle: a folder of artifacts plus manifest.json, the one source of truth for class order,
-input size, colour, normalization and each artifact's precision. Numpy + OpenCV only (used on devices).
+input size, colour, normalization, the face-crop rule and each artifact's precision. Numpy + OpenCV only (used on
+devices); the input spec and crop rule are ``fer_edge.preprocess``'s, shared with training.
 
 A bundle is untrusted input (it is downloaded and copied between machines; its sha256s prove nothing about
 who made it). Loading one checks, before anything is opened or copied:
@@ -9,8 +10,9 @@ who made it). Loading one checks, before anything is opened or copied:
   nothing is read from, or copied to, anywhere outside the bundle;
 - the values are usable: input height and width at most ``MAX_INPUT_SIDE``, colour matching the channels,
   ``mean``/``std`` of one value or one per channel, ``std > 0``, no NaN or infinity anywhere;
-- unknown keys (in the top level, ``input``, an artifact or a companion; a newer fer-edge may add some) are
-  ignored with one warning naming them; a newer ``schema_version`` is refused with a message saying so.
+- unknown keys (in the top level, ``input``, ``crop``, an artifact or a companion; a newer fer-edge may add some)
+  are ignored with one warning naming them; a newer ``schema_version`` is refused with a message saying so, and a
+  schema 1 manifest (no ``crop``) reads as schema 2 with the default crop rule.
 """
 
 from __future__ import annotations
@@ -24,14 +26,19 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-import cv2
-import numpy as np
-
 from fer_edge.errors import ModelError
+from fer_edge.preprocess import (  # noqa: F401  (InputSpec, MAX_INPUT_SIDE: re-exported, their old home)
+    CROP_SCHEMA,
+    DEFAULT_CROP,
+    INPUT_SCHEMA,
+    MAX_INPUT_SIDE,
+    CropRule,
+    InputSpec,
+    check_input,
+)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the face-crop rule (``crop``); 1: without it (read as the default rule)
 MANIFEST = "manifest.json"
-MAX_INPUT_SIDE = 1024  # model input height / width (FER models take 48-299 px)
 MAX_MANIFEST_BYTES = 16 << 20
 _BAD_NAME = re.compile(r"[/\\:\x00-\x1f\x7f]")
 log = logging.getLogger(__name__)
@@ -44,7 +51,7 @@ SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "fer-edge bundle manifest",
     "type": "object",
-    "required": ["schema_version", "name", "backbone", "classes", "input", "artifacts"],
+    "required": ["schema_version", "name", "backbone", "classes", "input", "crop", "artifacts"],
     "properties": {
         "schema_version": {"const": SCHEMA_VERSION},
         "name": {"type": "string", "minLength": 1},
@@ -52,19 +59,8 @@ SCHEMA: dict[str, Any] = {
         "classes": {"type": "array", "items": {"type": "string", "maxLength": 200}, "minItems": 2,
                     "maxItems": 1000, "uniqueItems": True},
         "parameters": {"type": ["integer", "null"]},
-        "input": {
-            "type": "object",
-            "required": ["height", "width", "channels", "color", "scale", "mean", "std"],
-            "properties": {
-                "height": {"type": "integer", "minimum": 8, "maximum": MAX_INPUT_SIDE},
-                "width": {"type": "integer", "minimum": 8, "maximum": MAX_INPUT_SIDE},
-                "channels": {"enum": [1, 3]}, "color": {"enum": ["gray", "rgb", "bgr"]},
-                "layout": {"enum": ["NHWC"]}, "scale": {"type": "number"},
-                "mean": {"type": "array", "items": {"type": "number"}, "minItems": 1, "maxItems": 3},
-                "std": {"type": "array", "items": {"type": "number", "exclusiveMinimum": 0}, "minItems": 1,
-                        "maxItems": 3},
-            },
-        },
+        "input": INPUT_SCHEMA,
+        "crop": CROP_SCHEMA,
         "artifacts": {
             "type": "array",
             "maxItems": 1000,
@@ -92,51 +88,6 @@ SCHEMA: dict[str, Any] = {
         "provenance": {"type": "object"},
     },
 }
-
-
-@dataclass(frozen=True)
-class InputSpec:
-    """How a face crop becomes model input: resize to (height, width), convert colour, (x*scale - mean) / std."""
-
-    height: int
-    width: int
-    channels: int = 1
-    color: str = "gray"
-    scale: float = 1.0 / 255.0
-    mean: tuple[float, ...] = (0.0,)
-    std: tuple[float, ...] = (1.0,)
-    layout: str = "NHWC"
-
-    def prepare(self, faces: list[np.ndarray] | np.ndarray, bgr: bool = False) -> np.ndarray:
-        """uint8 face crops (gray (H, W[, 1]) or colour (H, W, 3), any size) -> float32 (N, h, w, c).
-
-        Colour crops are taken as RGB, or BGR when ``bgr`` (frames straight from OpenCV).
-        """
-        out = np.empty((len(faces), self.height, self.width, self.channels), dtype=np.float32)
-        mean = np.asarray(self.mean, np.float32)
-        std = np.asarray(self.std, np.float32)
-        for i, face in enumerate(faces):
-            img = _convert_color(face, self.color, bgr)
-            h, w = img.shape[:2]
-            if (h, w) != (self.height, self.width):
-                interp = cv2.INTER_AREA if h > self.height else cv2.INTER_LINEAR
-                img = cv2.resize(img, (self.width, self.height), interpolation=interp)
-            img = img.reshape(self.height, self.width, self.channels).astype(np.float32)
-            out[i] = (img * self.scale - mean) / std
-        return out
-
-
-def _convert_color(img: np.ndarray, color: str, bgr: bool) -> np.ndarray:
-    gray_in = img.ndim == 2 or img.shape[-1] == 1
-    if color == "gray":
-        if gray_in:
-            return img.reshape(img.shape[:2])
-        return cv2.cvtColor(img, cv2.COLOR_BGR2GRAY if bgr else cv2.COLOR_RGB2GRAY)
-    if gray_in:
-        return np.repeat(img.reshape(*img.shape[:2], 1), 3, axis=2)
-    if (color == "rgb") == bgr:  # rgb wanted from bgr input, or bgr wanted from rgb input
-        return img[..., ::-1]
-    return img
 
 
 @dataclass(frozen=True)
@@ -180,24 +131,26 @@ class Manifest:
     parameters: int | None = None
     evaluation: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
+    crop: CropRule = DEFAULT_CROP    # how the runtime crops faces for this model (as its training data was cropped)
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["classes"] = list(self.classes)
-        d["input"]["mean"], d["input"]["std"] = list(self.input.mean), list(self.input.std)
+        d["input"], d["crop"] = self.input.to_dict(), self.crop.to_dict()
         d["artifacts"] = [{**asdict(a), "companions": [dict(c) for c in a.companions]} for a in self.artifacts]
         return {"schema_version": SCHEMA_VERSION, **{k: v for k, v in d.items() if k != "schema_version"}}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str = "manifest") -> Manifest:
-        """A manifest from its JSON dict, validated (``validate``); unknown keys are dropped with a warning."""
+        """A manifest from its JSON dict, validated (``validate``); unknown keys are dropped with a warning.
+        A schema 1 manifest reads as schema 2 with the default crop rule."""
+        d = upgrade(d, where)
         validate(d, where)
         d = _known_keys(d, where)
-        inp = dict(d["input"])
-        inp["mean"], inp["std"] = tuple(inp["mean"]), tuple(inp["std"])
         return cls(
-            name=d["name"], backbone=d["backbone"], classes=tuple(d["classes"]), input=InputSpec(**inp),
+            name=d["name"], backbone=d["backbone"], classes=tuple(d["classes"]), input=InputSpec.from_dict(d["input"]),
+            crop=CropRule.from_dict(d["crop"]),
             artifacts=tuple(Artifact(**{**a, "companions": tuple(a.get("companions", ()))}) for a in d["artifacts"]),
             parameters=d.get("parameters"),
             evaluation=d.get("evaluation", {}), provenance=d.get("provenance", {}),
@@ -207,13 +160,26 @@ class Manifest:
         return replace(self, artifacts=artifacts)
 
 
+def upgrade(d: Any, where: str = "manifest") -> Any:
+    """A schema 1 manifest as schema 2: ``crop`` is the default rule (a ``crop`` key in a v1 file meant nothing
+    and is ignored with a warning). Anything else is returned as it is, for ``validate`` to judge."""
+    if not (isinstance(d, dict) and d.get("schema_version") == 1 and type(d["schema_version"]) is int):
+        return d
+    if "crop" in d:
+        log.warning("warning: %s: ignoring key crop of a schema_version 1 manifest (the default crop rule applies)",
+                    where)
+    return {**d, "schema_version": SCHEMA_VERSION, "crop": DEFAULT_CROP.to_dict()}
+
+
 def validate(d: dict[str, Any], where: str = "manifest") -> None:
-    """Check a manifest dict against SCHEMA and the rules above; one clear error naming the first problem."""
+    """Check a manifest dict (schema 1 or 2) against SCHEMA and the rules above; one clear error naming the first
+    problem."""
     import jsonschema
 
     if isinstance(d, dict) and isinstance(d.get("schema_version"), int) and d["schema_version"] > SCHEMA_VERSION:
         raise ModelError(f"{where}: manifest schema_version {d['schema_version']} is newer than this fer-edge "
                          f"reads ({SCHEMA_VERSION}); upgrade fer-edge")
+    d = upgrade(d, where)
     try:
         jsonschema.validate(d, SCHEMA)
     except jsonschema.ValidationError as exc:
@@ -271,12 +237,15 @@ def _known_keys(d: dict[str, Any], where: str) -> dict[str, Any]:
     names them (the rule: unknown keys are ignored, so a newer manifest still loads in an older runtime)."""
     known_top = {f.name for f in fields(Manifest)}
     known_input = {f.name for f in fields(InputSpec)}
+    known_crop = {f.name for f in fields(CropRule)}
     known_art = {f.name for f in fields(Artifact)}
     known_comp = {"file", "sha256", "bytes"}
     dropped: list[str] = [k for k in d if k not in known_top]
     out = {k: v for k, v in d.items() if k in known_top}
     dropped += [f"input/{k}" for k in d["input"] if k not in known_input]
     out["input"] = {k: v for k, v in d["input"].items() if k in known_input}
+    dropped += [f"crop/{k}" for k in d["crop"] if k not in known_crop]
+    out["crop"] = {k: v for k, v in d["crop"].items() if k in known_crop}
     arts = []
     for i, a in enumerate(d["artifacts"]):
         dropped += [f"artifacts/{i}/{k}" for k in a if k not in known_art]

@@ -28,7 +28,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fer_edge.bundle import MANIFEST, Manifest, default_bundle_path, load_bundle
+from fer_edge.bundle import MANIFEST, SCHEMA_VERSION, Manifest, default_bundle_path, load_bundle
 from fer_edge.cli import cli
 from fer_edge.errors import DataError, FerEdgeError, ModelError
 from fer_edge.redact import portable, redact
@@ -308,7 +308,12 @@ BROKEN: dict[str, tuple[Callable[[dict], None] | bytes, str]] = {
     "mean-five-values": (_set("input/mean", [0, 0, 0, 0, 0]), "input/mean"),
     "input-100000px": (_set("input/height", 100000), "input/height"),
     "rgb-with-1-channel": (_set("input/color", "rgb"), "channel"),
-    "newer-schema": (_set("schema_version", 2), "newer than this fer-edge"),
+    "newer-schema": (_set("schema_version", SCHEMA_VERSION + 1), "newer than this fer-edge"),
+    "crop-margin-negative": (lambda d: d.update(schema_version=2, crop={"margin": -0.5, "square": True}),
+                             "crop/margin"),
+    "crop-margin-nan": (lambda d: d.update(schema_version=2, crop={"margin": float("nan"), "square": True}),
+                        "NaN or infinity"),
+    "crop-missing-in-v2": (_set("schema_version", 2), "crop"),
     "sha-not-hex": (_set("artifacts/0/sha256", "zz"), "artifacts/0/sha256"),
     "classes-not-strings": (_set("classes", [1, 2, 3]), "classes"),
     "not-json": (b'{"schema_version": 1,', "not valid JSON"),

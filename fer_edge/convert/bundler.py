@@ -160,7 +160,7 @@ def convert(source: str | Path, out: str | Path, opts: ConvertOptions | None = N
                       "limit": "--max-drop" if opts.max_drop_points is not None else "the default tolerance",
                       "calibration": calib[1] or None}
         base = Manifest(name=name, backbone=backbone, classes=classes, input=spec,
-                        parameters=int(model.count_params()), evaluation=evaluation)
+                        parameters=int(model.count_params()), evaluation=evaluation, crop=src.crop)
         atomic.sweep_temp_root(WORK_PREFIX)  # work folders of killed conversions (hidden ones beside --out: atomic_dir)
         with tempfile.TemporaryDirectory(prefix=atomic.temp_dir_prefix(WORK_PREFIX)) as work, \
                 atomic.atomic_dir(out) as tmp:

@@ -1,18 +1,22 @@
-"""What is being converted: a .keras file or a training run folder, with the run's metadata where present."""
+"""What is being converted: a .keras file or a training run folder, with the run's record (``fer_edge.run_record``:
+classes, input spec, crop rule, dataset) where present."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from fer_edge.bundle import InputSpec, sha256_file
+from fer_edge import run_record
+from fer_edge.bundle import sha256_file
 from fer_edge.errors import ModelError
 from fer_edge.labels import EMOTIONS, canonical
+from fer_edge.preprocess import DEFAULT_CROP, CropRule, InputSpec, model_input_spec
 from fer_edge.redact import portable
+from fer_edge.run_record import RunRecord
 
-META_FILES = ("run.json", "report.json")
+META_FILES = run_record.LEGACY_FILES
 AUGMENT_PREFIX = "Random"  # keras.layers.RandomFlip, RandomRotation, ... (training-only)
 
 
@@ -24,21 +28,28 @@ class ModelSource:
     run_dir: Path | None             # folder holding it and its metadata, when it is a run
     meta: dict[str, Any] = field(default_factory=dict)   # run.json (or report.json) contents
     history: dict[str, Any] | None = None
+    record: RunRecord | None = None  # the run record read from ``meta`` (validated), None without one
 
     @property
     def dataset_root(self) -> str | None:
-        """Root folder of the data the run trained on, when its metadata names one."""
-        found = _find_dataset(self.meta)
-        return found.get("root") if found else None
+        """Root folder of the data the run trained on, when its record names one."""
+        ds = self.record.dataset if self.record else None
+        return ds.root if ds else None
 
     @property
     def dataset_name(self) -> str | None:
-        found = _find_dataset(self.meta)
-        return found.get("name") if found else None
+        ds = self.record.dataset if self.record else None
+        return (ds.name or None) if ds else None
+
+    @property
+    def crop(self) -> CropRule:
+        """The face-crop rule the run's training faces were cut by (the default without a record saying so)."""
+        return self.record.crop if self.record else DEFAULT_CROP
 
     def classes(self, n_outputs: int, given: tuple[str, ...] | None = None) -> tuple[str, ...]:
-        """Class order: --classes, else run metadata, else the canonical 8 for an 8-way head."""
-        for cand, where in ((given, "--classes"), (_meta_classes(self.meta), "run metadata")):
+        """Class order: --classes, else the run record, else the canonical 8 for an 8-way head."""
+        recorded = self.record.classes if self.record else None
+        for cand, where in ((given, "--classes"), (recorded, "run metadata")):
             if cand:
                 if len(cand) != n_outputs:
                     raise ModelError(f"{self.path}: {where} lists {len(cand)} classes but the model has "
@@ -50,28 +61,36 @@ class ModelSource:
                          "pass --classes a,b,c")
 
     def backbone(self, model: object) -> str:
-        b = self.meta.get("backbone") or (self.meta.get("config") or {}).get("backbone")
-        if isinstance(b, str) and b:
+        b = self.record.backbone if self.record else None
+        if b:
             return b
         name = str(getattr(model, "name", "") or "model")
         return name.removeprefix("fer_")
 
     def input_spec(self, model: object) -> InputSpec:
-        """fer-edge models take (H, W, C) float in [0, 1] (preprocessing is inside the model)."""
+        """The run record's input spec (it must fit the model's input), else what a fer-edge model takes: (H, W, C)
+        float in [0, 1] (the backbone's own preprocessing is inside the model)."""
         shape = tuple(model.input_shape)
         if len(shape) != 4 or shape[1] is None or shape[2] is None:
             raise ModelError(f"{self.path}: expected an image input (N, H, W, C), got {shape}")
         h, w, c = int(shape[1]), int(shape[2]), int(shape[3])
         if c not in (1, 3):
             raise ModelError(f"{self.path}: input has {c} channels; fer-edge models take 1 (gray) or 3 (RGB)")
-        return InputSpec(height=h, width=w, channels=c, color="gray" if c == 1 else "rgb",
-                         scale=1.0 / 255.0, mean=(0.0,) * c, std=(1.0,) * c)
+        spec = self.record.input if self.record else None
+        if spec is None:
+            return replace(model_input_spec(h, c), width=w)
+        if (spec.height, spec.width, spec.channels) != (h, w, c):
+            raise ModelError(f"{self.path}: its run record says input {spec.height}x{spec.width}x{spec.channels} "
+                             f"but the model takes {h}x{w}x{c}")
+        return spec
 
     def provenance(self) -> dict[str, Any]:
-        run = {k: self.meta[k] for k in ("backbone", "stage", "protocol", "config", "summary", "timings",
-                                          "best_val_accuracy", "versions") if k in self.meta}
-        if self.dataset_root:
-            run["dataset"] = {"name": self.dataset_name, "root": Path(self.dataset_root).name}
+        run = {k: self.meta[k] for k in ("record_version", "backbone", "stage", "protocol", "config", "summary",
+                                          "timings", "best_val_accuracy", "versions") if k in self.meta}
+        ds = self.record.dataset if self.record else None
+        if ds and ds.root:
+            run["dataset"] = {"name": self.dataset_name, "root": Path(ds.root).name,
+                              **({"sha256": ds.sha256} if ds.sha256 else {})}
         if self.history:
             acc = self.history.get("val_accuracy") or []
             run["epochs"] = len(acc)
@@ -93,14 +112,12 @@ def open_source(path: str | Path) -> ModelSource:
     if path.suffix not in (".keras", ".h5"):
         raise ModelError(f"{path}: not a Keras model file (.keras); pass a .keras file or a training run folder")
     folder = path.parent
-    meta: dict[str, Any] = {}
-    for name in META_FILES:
-        meta = _read_json(folder / name) or {}
-        if meta:
-            break
+    found = run_record.load(folder)
+    meta: dict[str, Any] = found[1] if found and isinstance(found[1], dict) else {}
+    record = run_record.from_dict(found[1], str(found[0])) if found else None
     history = _read_json(folder / "history.json")
     is_run = bool(meta) or history is not None or (folder / "ckpt").is_dir()
-    return ModelSource(path, folder if is_run else None, meta, history)
+    return ModelSource(path, folder if is_run else None, meta, history, record)
 
 
 def _model_in(folder: Path) -> Path:
@@ -132,7 +149,7 @@ def load_keras(source: ModelSource) -> tuple[object, list[str]]:
     Augmentation layers exported inside a model put random ops into the graph (ONNX Runtime refuses
     StatelessRandomUniformV2), so they are replaced by identities; the weights are copied by layer name.
     """
-    from fer_edge.train.backbones import load_model
+    from fer_edge.train.surgery import load_model
 
     model = load_model(source.path)
     try:
@@ -189,26 +206,3 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     except (json.JSONDecodeError, UnicodeDecodeError, OSError):
         return None
     return d if isinstance(d, dict) else None
-
-
-def _meta_classes(meta: dict[str, Any]) -> tuple[str, ...] | None:
-    c = meta.get("classes")
-    return tuple(c) if isinstance(c, list) and all(isinstance(x, str) for x in c) else None
-
-
-def _find_dataset(meta: dict[str, Any], depth: int = 0) -> dict[str, Any] | None:
-    """The first {name, root} dict in run metadata (e.g. a dataset fingerprint), searched breadth-first."""
-    if depth > 3 or not isinstance(meta, dict):
-        return None
-    for key in ("dataset", "data", "train", "val"):
-        v = meta.get(key)
-        if isinstance(v, dict) and isinstance(v.get("root"), str):
-            return v
-        if isinstance(v, str) and key in ("dataset", "data") and Path(v).exists():
-            return {"name": Path(v).name, "root": v}
-    for v in meta.values():
-        if isinstance(v, dict):
-            found = _find_dataset(v, depth + 1)
-            if found:
-                return found
-    return None

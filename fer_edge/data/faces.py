@@ -13,8 +13,11 @@ from typing import Any
 import cv2
 import numpy as np
 
+from fer_edge.preprocess import DEFAULT_CROP, CropRule
+
 Box = tuple[int, int, int, int]  # x, y, w, h
-MARGIN = 0.08  # detector box grown by 8% of its side on each side (16% in all)
+CROP = DEFAULT_CROP  # the rule full photos are cropped by; a run record carries it, the manifest hands it on
+MARGIN = CROP.margin  # detector box grown by 8% of its side on each side (16% in all)
 
 
 def load_detector(name: str = "auto") -> tuple[Any | None, str]:
@@ -47,14 +50,9 @@ def largest_face(image: np.ndarray, detector: Any) -> Box | None:
 
 
 def square_box(box: Box, shape: tuple[int, ...], margin: float = MARGIN) -> Box:
-    """``box`` grown by ``margin`` on each side into a square, shifted (and if needed shrunk) to fit ``shape``."""
-    x, y, w, h = box
-    img_h, img_w = shape[:2]
-    side = min(round(max(w, h) * (1 + 2 * margin)), img_w, img_h)
-    cx, cy = x + w / 2, y + h / 2
-    left = int(np.clip(round(cx - side / 2), 0, img_w - side))
-    top = int(np.clip(round(cy - side / 2), 0, img_h - side))
-    return left, top, side, side
+    """``box`` grown by ``margin`` on each side into a square, shifted (and if needed shrunk) to fit ``shape``
+    (``CROP`` with that margin)."""
+    return CropRule(margin=margin, square=CROP.square).box(box, shape)
 
 
 def centre_box(shape: tuple[int, ...], scale: float = 0.6, centre: tuple[float, float] = (0.5, 0.5)) -> Box:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from fer_edge.preprocess import DEFAULT_CROP, CropRule
+
 Box = tuple[int, int, int, int]
 
 
@@ -71,15 +73,7 @@ def clip_box(box: Box | np.ndarray, shape: tuple[int, ...]) -> Box:
     return x1, y1, max(0, x2 - x1), max(0, y2 - y1)
 
 
-def square_box(box: Box, shape: tuple[int, ...], margin: float = 0.08) -> Box:
-    """``box`` grown by ``margin`` on each side into a square, shifted (and if needed shrunk) to fit ``shape``.
-
-    Same rule as the data layer's face crops, so training crops and runtime crops match.
-    """
-    x, y, w, h = box
-    img_h, img_w = shape[:2]
-    side = max(1, min(round(max(w, h) * (1 + 2 * margin)), img_w, img_h))
-    cx, cy = x + w / 2, y + h / 2
-    left = int(np.clip(round(cx - side / 2), 0, img_w - side))
-    top = int(np.clip(round(cy - side / 2), 0, img_h - side))
-    return left, top, side, side
+def square_box(box: Box, shape: tuple[int, ...], margin: float = DEFAULT_CROP.margin) -> Box:
+    """``box`` grown by ``margin`` on each side into a square, shifted (and if needed shrunk) to fit ``shape``:
+    ``fer_edge.preprocess.CropRule`` (the one rule the data layer, the manifest and the pipeline use)."""
+    return CropRule(margin=margin).box(box, shape)

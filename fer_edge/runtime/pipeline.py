@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -16,31 +17,36 @@ import numpy as np
 
 from fer_edge.bundle import Bundle, default_bundle_path
 from fer_edge.errors import FerEdgeError, ModelError
+from fer_edge.preprocess import DEFAULT_CROP, CropRule
 from fer_edge.runtime.classifier import Classifier
-from fer_edge.runtime.geometry import clip_box, square_box
+from fer_edge.runtime.geometry import clip_box
 from fer_edge.runtime.smoothing import Smoother
 from fer_edge.runtime.tracking import IoUTracker
 from fer_edge.runtime.types import Expression, Face, FrameResult
 
 T = TypeVar("T")
-CROP_MARGIN = 0.08  # as the data layer crops training faces (fer_edge.data.faces.MARGIN); a test checks they agree
+CROP_MARGIN = DEFAULT_CROP.margin  # the default rule's margin; a pipeline crops with its bundle's rule (manifest crop)
 
 
 class Pipeline:
     """Faces and expressions in BGR (or gray) uint8 frames.
 
     ``every``: run the detector every N frames and move tracked boxes in between; ``smooth``: EMA weight of the
-    past per track (0 = none) with label hysteresis ``margin``; ``crop_margin``: square face crop growth per side.
+    past per track (0 = none) with label hysteresis ``margin``. Faces are cropped by the bundle's rule (manifest
+    ``crop``: the rule its training faces were cropped by); ``crop_margin`` overrides that rule's margin.
     """
 
     def __init__(self, classifier: Classifier, detector: Any | None = None, every: int = 1, smooth: float = 0.0,
-                 margin: float = 0.1, crop_margin: float = CROP_MARGIN, max_age: int | None = None) -> None:
+                 margin: float = 0.1, crop_margin: float | None = None, max_age: int | None = None) -> None:
         if every < 1:
             raise FerEdgeError(f"--every must be >= 1, got {every}")
         self.classifier = classifier
         self.detector = detector
         self.every = int(every)
-        self.crop_margin = float(crop_margin)
+        manifest = getattr(getattr(classifier, "bundle", None), "manifest", None)
+        rule: CropRule = getattr(manifest, "crop", DEFAULT_CROP)
+        self.crop = rule if crop_margin is None else replace(rule, margin=float(crop_margin))
+        self.crop_margin = self.crop.margin
         self.classes = tuple(classifier.classes)
         try:
             self.smoother = Smoother(smooth, margin)
@@ -72,10 +78,10 @@ class Pipeline:
 
     # --- stages -------------------------------------------------------------------------------------------
     def crops(self, frame: np.ndarray, faces: list[Face]) -> list[np.ndarray]:
-        """Square face crops (``crop_margin`` per side) as views into ``frame``."""
+        """Face crops by the bundle's rule (``self.crop``) as views into ``frame``."""
         out = []
         for f in faces:
-            x, y, w, h = square_box(clip_box(f.box, frame.shape), frame.shape, self.crop_margin)
+            x, y, w, h = self.crop.box(clip_box(f.box, frame.shape), frame.shape)
             out.append(frame[y:y + h, x:x + w])
         return out
 
