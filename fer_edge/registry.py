@@ -19,9 +19,16 @@ class Registry(Generic[T]):
         self._entries: dict[str, T] = {}
 
     def register(self, name: str) -> Callable[[T], T]:
-        """Decorator: ``@REGISTRY.register("name")`` adds a class, function or object under ``name``."""
+        """Decorator: ``@REGISTRY.register("name")`` adds a class, function or object under ``name``. A class gets
+        ``name`` as its ``name`` attribute, so the name is written once (a class of its own that says otherwise is
+        refused)."""
 
         def add(entry: T) -> T:
+            if isinstance(entry, type):
+                own = entry.__dict__.get("name")
+                if own is not None and own != name:
+                    raise ValueError(f"{self.kind} {name!r}: class {entry.__name__} says its name is {own!r}")
+                entry.name = name
             self.add(name, entry)
             return entry
 

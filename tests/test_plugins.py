@@ -63,3 +63,26 @@ def test_open_interpreter_opens_a_model_and_refuses_a_non_model(dev_bundle: Path
     (tmp_path / "junk.tflite").write_bytes(b"not a model")
     with pytest.raises(ModelError, match="not a valid TFLite model"):
         open_interpreter(tmp_path / "junk.tflite")
+
+
+def test_a_registry_entry_names_itself_once() -> None:
+    """A registered class takes its name from the registration; a class that spells another one is refused."""
+    import fer_edge.data  # noqa: F401  (registers the readers)
+    from fer_edge.data.registry import DATASETS
+    from fer_edge.registry import Registry
+    from fer_edge.runtime.backends.base import BACKENDS
+
+    for reg in (DATASETS, BACKENDS, DETECTORS):
+        for key, entry in reg.items():
+            assert entry.name == key, (reg.kind, key)
+    reg = Registry("toy")
+
+    @reg.register("good")
+    class Good:
+        pass
+
+    assert Good.name == "good" and reg.get("good") is Good
+    with pytest.raises(ValueError, match="says its name is 'other'"):
+        @reg.register("wrong")
+        class Wrong:
+            name = "other"

@@ -57,7 +57,6 @@ def sequences(path: Path) -> list[tuple[str, str, int]]:
 
 @DATASETS.register("ckplus")
 class CkPlusLayout:
-    name = "ckplus"
     version = 1
     priority = 10
     description = "CK+ original tree: cohn-kanade-images/S005/001/*.png + Emotion/S005/001/*_emotion.txt"

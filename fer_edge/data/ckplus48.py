@@ -24,7 +24,6 @@ def class_folders(path: Path) -> list[str]:
 
 @DATASETS.register("ckplus48")
 class CkPlus48Layout:
-    name = "ckplus48"
     version = 1
     priority = 10
     description = "CK+48: <class>/S010_004_00000017.png (anger, contempt, ... surprise), 48x48 gray"

@@ -117,7 +117,6 @@ def find_csv(path: Path, name: str, columns: tuple[str, ...]) -> Path | None:
 
 @DATASETS.register("fer2013")
 class Fer2013Layout:
-    name = "fer2013"
     version = 1
     priority = 20  # after ferplus_csv: a folder holding fer2013new.csv too is FERPlus
     description = "FER2013 Kaggle csv: fer2013.csv (emotion 0..6, pixels, Usage) alone, 48x48 gray"

@@ -27,7 +27,6 @@ def looks_like(path: Path) -> bool:
 
 @DATASETS.register("fer2013_folders")
 class Fer2013FoldersLayout:
-    name = "fer2013_folders"
     version = 1
     priority = 10
     description = "FER2013 image folders: train/ test/ [val/]/<angry|disgust|...|surprise>/*.png, 48x48 gray"

@@ -58,7 +58,6 @@ def read_label_csv(path: Path) -> tuple[list[str], np.ndarray]:
 
 @DATASETS.register("ferplus")
 class FerPlusLayout:
-    name = "ferplus"
     version = 1
     priority = 10
     description = "FERPlus official layout: FER2013Train/Valid/Test/ with fer*.png and label.csv (10 votes)"

@@ -56,7 +56,6 @@ def find_pair(path: Path) -> tuple[Path, Path] | None:
 
 @DATASETS.register("ferplus_csv")
 class FerPlusCsvLayout:
-    name = "ferplus_csv"
     version = 1
     priority = 10
     description = "FERPlus csv pair: fer2013.csv (pixels) + fer2013new.csv (Usage, Image name, 10 votes)"

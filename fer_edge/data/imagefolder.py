@@ -82,7 +82,6 @@ def read_entries(
 
 @DATASETS.register("imagefolder")
 class ImageFolderLayout:
-    name = "imagefolder"
     version = 1
     priority = 90  # generic: tried after every specific class-folder layout
     description = "class folders: <root>/[train|val|test/]<emotion>/*.jpg|png (any emotion alias)"

@@ -36,7 +36,6 @@ def parse_name(name: str) -> tuple[str, str] | None:
 
 @DATASETS.register("jaffe")
 class JaffeLayout:
-    name = "jaffe"
     version = 1
     priority = 10
     description = "JAFFE: flat KA.AN1.39.tiff files (subject.EXPRn.id), 256x256 gray, cropped to 96x96"

@@ -82,7 +82,6 @@ def aligned_name(name: str) -> str:
 
 @DATASETS.register("rafdb")
 class RafDbLayout:
-    name = "rafdb"
     version = 1
     priority = 10
     description = "RAF-DB basic: EmoLabel/list_patition_label.txt + Image/aligned/*_aligned.jpg (100x100 RGB)"

@@ -29,7 +29,6 @@ def looks_like(path: Path) -> bool:
 
 @DATASETS.register("rafdb_folders")
 class RafDbFoldersLayout:
-    name = "rafdb_folders"
     version = 1
     priority = 10
     description = "RAF-DB class folders: [DATASET/]train/1..7/ and test/1..7/ with aligned 100x100 jpgs"

@@ -44,7 +44,6 @@ def open_interpreter(path: str | Path, threads: int | None = None) -> Any:
 
 @BACKENDS.register("litert")
 class LiteRTBackend(BackendBase):
-    name = "litert"
     formats: ClassVar[tuple[str, ...]] = ("tflite",)
     package = "ai-edge-litert"
     modules: ClassVar[tuple[str, ...]] = ("ai_edge_litert", "tflite_runtime")

@@ -16,7 +16,6 @@ _DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(i
 
 @BACKENDS.register("onnxruntime")
 class OnnxRuntimeBackend(BackendBase):
-    name = "onnxruntime"
     formats: ClassVar[tuple[str, ...]] = ("onnx",)
     package = "onnxruntime"
     modules: ClassVar[tuple[str, ...]] = ("onnxruntime",)

@@ -13,7 +13,6 @@ from fer_edge.runtime.backends.base import BACKENDS, BackendBase
 
 @BACKENDS.register("openvino")
 class OpenVINOBackend(BackendBase):
-    name = "openvino"
     formats: ClassVar[tuple[str, ...]] = ("openvino", "onnx")
     package = "openvino"
     modules: ClassVar[tuple[str, ...]] = ("openvino",)

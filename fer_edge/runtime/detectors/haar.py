@@ -39,7 +39,6 @@ def find_cascade(name: str = CASCADE) -> Path | None:
 class HaarDetector(DetectorBase):
     """Viola-Jones frontal-face cascade on a downscaled gray frame; score is 1.0 (cascades give none)."""
 
-    name = "haar"
     hint: ClassVar[str] = HINT if hasattr(cv2, "CascadeClassifier") else NO_CASCADES.format(version=cv2.__version__)
     options: ClassVar[tuple[str, ...]] = (*DetectorBase.options, "model_path", "max_side", "min_neighbors")
 
