@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "data": "fer_edge.data.cli:data",
     "train": "fer_edge.train.cli:train",
     "explain": "fer_edge.train.cli:explain",
+    "average": "fer_edge.train.cli:average",
     "convert": "fer_edge.convert.cli:convert",
     "bundle": "fer_edge.convert.cli:bundle",
     "run": "fer_edge.runtime.cli:run",

@@ -12,7 +12,7 @@ EXTRAS: dict[str, tuple[str, frozenset[str]]] = {
                                           "onnxruntime", "openvino"})),
 }
 # the extra a command is documented with (its own, when the missing module is part of it)
-COMMAND_EXTRA = {"train": "train", "explain": "train", "convert": "convert", "serve": "serve"}
+COMMAND_EXTRA = {"train": "train", "explain": "train", "average": "train", "convert": "convert", "serve": "serve"}
 
 
 def extra_for(module: str | None, command: str | None = None) -> str | None:

@@ -312,7 +312,7 @@ def test_swa_averages_the_last_epochs_and_keeps_the_average_only_if_it_validates
     import keras
 
     from fer_edge.train.backbones import load_model
-    from fer_edge.train.trainer import train_stage
+    from fer_edge.train.trainer import kept_epochs, train_stage
 
     kept = {}
 
@@ -328,7 +328,8 @@ def test_swa_averages_the_last_epochs_and_keeps_the_average_only_if_it_validates
     state = json.loads((tmp_path / "swa" / "ckpt" / "state.json").read_text())
     swa = state["swa"]
     assert swa["epochs"] == 2 and 0 <= swa["val_accuracy"] <= 1
-    assert not (tmp_path / "swa" / "ckpt" / "swa").exists()  # the kept epoch weights are cleaned up
+    assert [f.name for f in kept_epochs(tmp_path / "swa")] == ["e0002.weights.h5", "e0003.weights.h5"]  # kept for
+    # fer-edge average (tests/test_train_average.py)
     model = load_model(res.model_path)
     kernel = np.asarray(model.get_layer("backbone").get_layer("s0_conv0").kernel)
     average = (kept[1][0] + kept[2][0]) / 2

@@ -106,7 +106,8 @@ OPTION_KEYS = ("backbone", "backbones", "chain", "out", "weights", "epochs", "fo
 @click.option("--adv-epsilon", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=_D.adv_epsilon,
               show_default=True, help="FGSM step (input range [0, 1]); also the epsilon of the reported FGSM accuracy.")
 @click.option("--swa", type=click.IntRange(min=0), default=_D.swa, show_default=True, metavar="N",
-              help="Average the weights of the last N epochs (BatchNorm recomputed); kept if it validates better.")
+              help="Average the weights of the last N epochs (BatchNorm recomputed); kept if it validates better. "
+                   "The N epochs stay in ckpt/swa/ for fer-edge average.")
 @click.option("--teacher", default=_D.teacher, metavar="PATH",
               help="Distill: a stronger .keras model's flip-averaged predictions join the training targets; "
                    "several paths separated by commas = their ensemble's mean.")
@@ -190,3 +191,32 @@ def explain(model: str, images: tuple[str, ...], out: str, classes: str | None, 
         used.add(name)
         path = save_explanation(e, Path(out) / name)
         click.echo(f"{e.source}: {e.caption()} -> {path}")
+
+
+@click.command("average", cls=_OneLineCommand)
+@click.argument("stage", type=click.Path())
+@click.option("--epochs", "counts", required=True, metavar="N[,N...]",
+              help="How many of the newest kept epochs to average; several counts = one average each.")
+@click.option("--out", type=click.Path(file_okay=False), metavar="DIR", help="Output folder  [default: STAGE/average].")
+@click.option("--data", multiple=True, metavar="NAME=PATH",
+              help="The stage's dataset folder (default: the one the run read, then $FER_EDGE_DATA/<name>).")
+def average(stage: str, counts: str, out: str | None, data: tuple[str, ...]) -> None:
+    """Average the epoch weights a finished training STAGE folder kept (fer-edge train --swa N keeps its last N),
+    BatchNorm recomputed; keeps the variant best on validation, the stage's own model included, in --out.
+
+    \b
+    fer-edge train --config continue.yaml --swa 8 --out runs/long
+    fer-edge average runs/long/compact/ferplus --epochs 2,4,6,8 --out runs/long-average
+    """
+    from fer_edge.train.average import average_stage
+
+    try:
+        numbers = [int(n) for n in counts.split(",") if n.strip()]
+    except ValueError:
+        raise FerEdgeError(f"--epochs {counts!r}: expected counts like 4 or 2,4,6,8") from None
+    _quiet_tensorflow()
+    res = average_stage(stage, numbers, out, _pairs(data) or None)
+    for name, s in res.variants.items():
+        test = f"  test {s['test_accuracy']:.4f}" if "test_accuracy" in s else ""
+        click.echo(f"{name}: val {s['val_accuracy']:.4f}{test}")
+    click.echo(f"kept {res.kept} (of {res.epochs_kept} kept epochs) -> {res.out / 'model.keras'}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -473,27 +472,38 @@ def recompute_batchnorm(model: object, x: np.ndarray, batch: int = 256) -> None:
         layer.momentum = m
 
 
+def kept_epochs(stage_dir: str | Path) -> list[Path]:
+    """The epoch weights a stage trained with ``swa`` > 0 kept (ckpt/swa/eNNNN.weights.h5), oldest first."""
+    return sorted((Path(stage_dir) / "ckpt" / "swa").glob("e*.weights.h5"))
+
+
+def average_weights(model: object, files: list[Path], x_train: np.ndarray) -> object:
+    """SWA: ``model`` given the mean of the weight files ``files`` (saved from its architecture), then its BatchNorm
+    statistics recomputed on ``x_train``. Changes and returns ``model``."""
+    weights = []
+    for f in files:
+        model.load_weights(f)
+        weights.append([np.asarray(w) for w in model.get_weights()])
+    model.set_weights([np.mean(ws, axis=0) for ws in zip(*weights, strict=True)])
+    recompute_batchnorm(model, x_train)
+    return model
+
+
 def _average_epochs(model: object, folder: Path, n: int, x_train: np.ndarray, dval: object, best_path: Path,
                     best: float) -> dict:
     """SWA: average the weights of the last ``n`` epochs, recompute BatchNorm statistics, validate; the average
-    replaces the best-epoch model only if it validates at least as well."""
+    replaces the best-epoch model only if it validates at least as well. The epoch weights stay in ``folder`` for
+    ``fer-edge average`` (fer_edge.train.average) to try other counts."""
     files = sorted(folder.glob("e*.weights.h5"))[-n:]
     if not files:  # e.g. resumed after the averaging had already replaced the model
         return {"epochs": 0, "val_accuracy": best, "best_epoch_val_accuracy": best, "used": False}
-    avg = _plain(model)
-    weights = []
-    for f in files:
-        avg.load_weights(f)
-        weights.append([np.asarray(w) for w in avg.get_weights()])
-    avg.set_weights([np.mean(ws, axis=0) for ws in zip(*weights, strict=True)])
-    recompute_batchnorm(avg, x_train)
+    avg = average_weights(_plain(model), files, x_train)
     avg.compile(loss="categorical_crossentropy", metrics=["categorical_accuracy"])
     acc = float(avg.evaluate(dval, verbose=0, return_dict=True)["categorical_accuracy"])
     used = acc >= best
     if used:
         with atomic.atomic_path(best_path) as tmp:
             avg.save(tmp)
-    shutil.rmtree(folder, ignore_errors=True)
     print(f"SWA of the last {len(files)} epochs: val_acc {acc:.4f} vs best epoch {best:.4f} -> "
           f"{'kept' if used else 'not kept'}", flush=True)
     return {"epochs": len(files), "val_accuracy": acc, "best_epoch_val_accuracy": best, "used": used}
