@@ -1,7 +1,7 @@
 """Both sides of the comparison, alternately, N rounds each (this machine's speed drifts by 10-20% from minute to
 minute, so one run of each is not a ratio): medians and the ratio per round.
 
-    FER_COMPARE_PASSES=3 python results/compare/alternate.py --rounds 7 --fer-python /tmp/fervenv/bin/python \
+    FER_COMPARE_PASSES=3 python scripts/compare/alternate.py --rounds 7 --fer-python /tmp/fervenv/bin/python \
         [--edge-args=--no-overlap]
 """
 

@@ -1,6 +1,6 @@
 """fer-edge's runtime pipeline (bundled int8 model, BlazeFace) on the demo clip: FPS and accuracy.
 
-    python fer_edge_pipeline.py [--every N] [--threads T] [--no-overlap]
+    python scripts/compare/fer_edge_pipeline.py [--every N] [--threads T] [--no-overlap]
 
 ``--every``: detect every N frames, IoU-track in between (default 1); overlap (default): classify each frame while
 the next one is detected (``Pipeline.stream``), one inference thread per stage.
