@@ -20,12 +20,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from fer_edge import schema
 from fer_edge.errors import ModelError
 from fer_edge.preprocess import (  # noqa: F401  (InputSpec, MAX_INPUT_SIDE: re-exported, their old home)
     CROP_SCHEMA,
@@ -174,30 +174,12 @@ def upgrade(d: Any, where: str = "manifest") -> Any:
 def validate(d: dict[str, Any], where: str = "manifest") -> None:
     """Check a manifest dict (schema 1 or 2) against SCHEMA and the rules above; one clear error naming the first
     problem."""
-    import jsonschema
-
     if isinstance(d, dict) and isinstance(d.get("schema_version"), int) and d["schema_version"] > SCHEMA_VERSION:
         raise ModelError(f"{where}: manifest schema_version {d['schema_version']} is newer than this fer-edge "
                          f"reads ({SCHEMA_VERSION}); upgrade fer-edge")
     d = upgrade(d, where)
-    try:
-        jsonschema.validate(d, SCHEMA)
-    except jsonschema.ValidationError as exc:
-        path = "/".join(str(p) for p in exc.absolute_path) or "(top)"
-        raise ModelError(f"{where}: invalid manifest at {path}: {_short(exc.message)}") from None
-    except RecursionError:
-        raise ModelError(f"{where}: invalid manifest (nested too deeply)") from None
-    bad = _non_finite(d)
-    if bad is not None:
-        raise ModelError(f"{where}: invalid manifest at {bad or '(top)'}: NaN or infinity is not a value")
-    inp = d["input"]
-    if (inp["color"] == "gray") != (inp["channels"] == 1):
-        raise ModelError(f"{where}: invalid manifest at input: color {inp['color']} with {inp['channels']} "
-                         "channel(s); gray takes 1, rgb and bgr take 3")
-    for key in ("mean", "std"):
-        if len(inp[key]) not in (1, inp["channels"]):
-            raise ModelError(f"{where}: invalid manifest at input/{key}: {len(inp[key])} values for "
-                             f"{inp['channels']} channel(s); give 1 or {inp['channels']}")
+    schema.check(d, SCHEMA, where, "manifest")
+    check_input(d["input"], where)
     for i, a in enumerate(d["artifacts"]):
         check_file_name(a["file"], f"{where}: artifact {i} file")
         for c in a.get("companions", ()):
@@ -213,23 +195,7 @@ def check_file_name(name: str, what: str = "file") -> str:
     return name
 
 
-def _short(text: str, n: int = 160) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= n else text[: n - 3] + "..."
-
-
-def _non_finite(obj: Any, path: str = "") -> str | None:
-    """Path of the first NaN or infinite number in a JSON-like object, or None."""
-    stack = [(obj, path)]
-    while stack:
-        o, p = stack.pop()
-        if isinstance(o, float) and not math.isfinite(o):
-            return p
-        if isinstance(o, dict):
-            stack += [(v, f"{p}/{k}".lstrip("/")) for k, v in o.items()]
-        elif isinstance(o, list):
-            stack += [(v, f"{p}/{i}".lstrip("/")) for i, v in enumerate(o)]
-    return None
+_short = schema.short
 
 
 def _known_keys(d: dict[str, Any], where: str) -> dict[str, Any]:

@@ -16,13 +16,12 @@ refused), class names must be known emotions, and the one path in it that anythi
 from __future__ import annotations
 
 import json
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from fer_edge import atomic
+from fer_edge import atomic, schema
 from fer_edge.errors import DataError, ModelError
 from fer_edge.labels import EMOTIONS, canonical
 from fer_edge.preprocess import CROP_SCHEMA, DEFAULT_CROP, INPUT_SCHEMA, CropRule, InputSpec, check_input
@@ -102,24 +101,13 @@ class RunRecord:
 
 def validate(d: Any, where: str = "run record") -> None:
     """Check a versioned run record dict against SCHEMA and the rules above; one ModelError line."""
-    import jsonschema
-
     if not isinstance(d, dict):
         raise ModelError(f"{where}: invalid run record (not a JSON object)")
     version = d.get("record_version")
     if isinstance(version, int) and not isinstance(version, bool) and version > RECORD_VERSION:
         raise ModelError(f"{where}: run record_version {version} is newer than this fer-edge reads "
                          f"({RECORD_VERSION}); upgrade fer-edge")
-    try:
-        jsonschema.validate(d, SCHEMA)
-    except jsonschema.ValidationError as exc:
-        path = "/".join(str(p) for p in exc.absolute_path) or "(top)"
-        raise ModelError(f"{where}: invalid run record at {path}: {_short(exc.message)}") from None
-    except RecursionError:
-        raise ModelError(f"{where}: invalid run record (nested too deeply)") from None
-    for key in ("input", "crop"):
-        if _has_non_finite(d[key]):
-            raise ModelError(f"{where}: invalid run record at {key}: NaN or infinity is not a value")
+    schema.check(d, SCHEMA, where, "run record", finite=tuple(SCHEMA["properties"]))  # older keys may hold NaN
     check_input(d["input"], where, "run record")
     root = d["dataset"]["root"]
     if root is not None:
@@ -276,16 +264,4 @@ def _find_dataset(meta: dict[str, Any], depth: int = 0) -> dict[str, Any] | None
     return None
 
 
-def _has_non_finite(obj: Any) -> bool:
-    if isinstance(obj, float):
-        return not math.isfinite(obj)
-    if isinstance(obj, dict):
-        return any(_has_non_finite(v) for v in obj.values())
-    if isinstance(obj, list):
-        return any(_has_non_finite(v) for v in obj)
-    return False
-
-
-def _short(text: object, n: int = 160) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= n else text[: n - 3] + "..."
+_short = schema.short

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from helpers.datasets import make_bar_ferplus
 
 from fer_edge.bundle import PRECISIONS, Bundle, load_bundle, sha256_file, validate
 from fer_edge.convert import ConvertOptions, convert
@@ -30,33 +31,9 @@ def _real_ferplus() -> Path | None:
     return p if (p / "FER2013Test" / "label.csv").is_file() else None
 
 
-def _synthetic_ferplus(root: Path) -> Path:
-    """FERPlus layout holding 8 classes of synthetic 'faces' (a bar whose angle is the class) plus noise."""
-    import cv2
-
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[0:48, 0:48].astype(np.float32)
-    for folder, n in (("FER2013Train", 2400), ("FER2013Valid", 480), ("FER2013Test", 480)):
-        (root / folder).mkdir(parents=True)
-        rows = []
-        for i in range(n):
-            c = i % 8
-            a = np.pi * c / 8
-            cy, cx = rng.uniform(16, 32, 2)
-            u = (xx - cx) * np.cos(a) + (yy - cy) * np.sin(a)
-            v = -(xx - cx) * np.sin(a) + (yy - cy) * np.cos(a)
-            img = rng.normal(70, 20, (48, 48)) + 150 * np.exp(-(u / 9) ** 4 - (v / 2.5) ** 2)
-            cv2.imwrite(str(root / folder / f"fer{i:05d}.png"), np.clip(img, 0, 255).astype(np.uint8))
-            votes = [0] * 10
-            votes[c] = 10
-            rows.append(f'fer{i:05d}.png,"(0, 0, 48, 48)",' + ",".join(map(str, votes)))
-        (root / folder / "label.csv").write_text("\n".join(rows) + "\n")
-    return root
-
-
 @pytest.fixture(scope="module")
 def faces_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _real_ferplus() or _synthetic_ferplus(tmp_path_factory.mktemp("synthetic_ferplus"))
+    return _real_ferplus() or make_bar_ferplus(tmp_path_factory.mktemp("synthetic_ferplus"))
 
 
 def _tiny_cnn(n_classes: int = 8) -> object:

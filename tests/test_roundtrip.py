@@ -7,35 +7,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from helpers.datasets import make_bar_ferplus
 
 pytestmark = pytest.mark.slow
-SPLITS = (("FER2013Train", 400), ("FER2013Valid", 80), ("FER2013Test", 160))
+SIZES = (400, 80, 160)  # FERPlus train, validation, test faces
 LIMIT = 200  # training faces per split
-
-
-def _bar_ferplus(root: Path) -> Path:
-    """A FERPlus folder of 48x48 synthetic faces (a bar whose angle is one of the 8 classes, plus noise)."""
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[0:48, 0:48].astype(np.float32)
-    for folder, n in SPLITS:
-        (root / folder).mkdir(parents=True)
-        rows = []
-        for i in range(n):
-            c, (cy, cx) = i % 8, rng.uniform(16, 32, 2)
-            a = np.pi * c / 8
-            u = (xx - cx) * np.cos(a) + (yy - cy) * np.sin(a)
-            v = -(xx - cx) * np.sin(a) + (yy - cy) * np.cos(a)
-            img = rng.normal(70, 20, (48, 48)) + 150 * np.exp(-(u / 9) ** 4 - (v / 2.5) ** 2)
-            cv2.imwrite(str(root / folder / f"fer{i:05d}.png"), np.clip(img, 0, 255).astype(np.uint8))
-            votes = [0] * 10
-            votes[c] = 10
-            rows.append(f'fer{i:05d}.png,"(0, 0, 48, 48)",' + ",".join(map(str, votes)))
-        (root / folder / "label.csv").write_text("\n".join(rows) + "\n")
-    return root
 
 
 def _cli(*args: str) -> str:
@@ -52,7 +31,7 @@ def test_train_convert_classifier_round_trip(tmp_path: Path) -> None:
     from fer_edge.convert import calibration as cal
     from fer_edge.runtime.classifier import Classifier
 
-    data = _bar_ferplus(tmp_path / "ferplus")
+    data = make_bar_ferplus(tmp_path / "ferplus", SIZES)
     run = tmp_path / "run"
     _cli("train", "--backbone", "compact", "--chain", "ferplus", "--data", f"ferplus={data}", "--out", str(run),
          "--epochs", "1", "--limit", str(LIMIT), "--augment", "none", "--distribute", "none")
@@ -74,7 +53,7 @@ def test_train_convert_classifier_round_trip(tmp_path: Path) -> None:
     # the same faces the converter scored: the dataset the record names, its test split, every labelled face
     ev = cal.labelled_subset(cal.load_faces(Path(record.dataset.root), m.classes, cal.EVAL_SPLITS, "evaluation"),
                              None, 0)
-    assert len(ev) == m.evaluation["n"] == SPLITS[2][1]
+    assert len(ev) == m.evaluation["n"] == SIZES[2]
     (art,) = b.find("tflite", "fp32")
     clf = Classifier(b, backend="litert", format="tflite", precision="fp32")
     acc = float(np.mean(clf.predict(ev.faces).argmax(1) == ev.labels))

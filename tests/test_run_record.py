@@ -168,3 +168,12 @@ def test_the_schema_document_and_the_record_agree() -> None:
     assert fields == set(run_record.for_stage(_chain_run()).to_dict())
     assert set(run_record.SCHEMA["required"]) == fields
     assert np.all([c in EMOTIONS for c in run_record.SCHEMA["properties"]["classes"]["items"]["enum"]])
+
+
+def test_nan_in_the_older_keys_is_kept_but_never_in_the_versioned_fields(tmp_path: Path) -> None:
+    run = {**_chain_run(), "summary": {"accuracy": 0.5, "macro_f1": float("nan")}}  # no support: NaN, as before
+    run_record.write(tmp_path / "run.json", run)
+    assert np.isnan(json.loads((tmp_path / "run.json").read_text())["summary"]["macro_f1"])
+    bad = {**_versioned(), "config": {"lr": float("inf")}}
+    with pytest.raises(ModelError, match="config/lr: NaN or infinity"):
+        run_record.validate(bad)

@@ -59,6 +59,29 @@ def make_ferplus(root: Path) -> Path:
     return root
 
 
+def make_bar_ferplus(root: Path, sizes: tuple[int, int, int] = (2400, 480, 480)) -> Path:
+    """A FERPlus folder (Train/Valid/Test of ``sizes``) of 48x48 synthetic 'faces' a model can learn: a bar whose
+    angle is one of the 8 classes, at a random place, plus noise; every face has 10 votes for its class."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:48, 0:48].astype(np.float32)
+    for folder, n in zip(("FER2013Train", "FER2013Valid", "FER2013Test"), sizes, strict=True):
+        (root / folder).mkdir(parents=True)
+        rows = []
+        for i in range(n):
+            c = i % 8
+            a = np.pi * c / 8
+            cy, cx = rng.uniform(16, 32, 2)
+            u = (xx - cx) * np.cos(a) + (yy - cy) * np.sin(a)
+            v = -(xx - cx) * np.sin(a) + (yy - cy) * np.cos(a)
+            img = rng.normal(70, 20, (48, 48)) + 150 * np.exp(-(u / 9) ** 4 - (v / 2.5) ** 2)
+            cv2.imwrite(str(root / folder / f"fer{i:05d}.png"), np.clip(img, 0, 255).astype(np.uint8))
+            votes = [0] * 10
+            votes[c] = 10
+            rows.append(f'fer{i:05d}.png,"(0, 0, 48, 48)",' + ",".join(map(str, votes)))
+        (root / folder / "label.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
 def fer2013_rows(n: int) -> list[tuple[int, np.ndarray, str]]:
     usage = ("Training", "PublicTest", "PrivateTest")
     return [(i % 7, face(100 + i), usage[i % 3]) for i in range(n)]
