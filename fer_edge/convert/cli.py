@@ -133,6 +133,8 @@ def describe(b: Bundle, checks: dict[str, str] | None = None) -> str:
         f"  classes     {', '.join(m.classes)}",
         f"  input       {s.height}x{s.width}x{s.channels} {s.color} {s.layout}, x*{s.scale:.6g} - mean {list(s.mean)}"
         f" / std {list(s.std)}",
+        f"  crop        face box grown by {m.crop.margin:g} x "
+        + ("its longer side on each side, squared" if m.crop.square else "each side's length, not squared"),
     ]
     if ev:
         acc = f"{100 * ref:.2f}%" if isinstance(ref, float) else "?"

@@ -27,10 +27,11 @@ class DemoResult:
     accuracy: dict[str, Any] = field(default_factory=dict)
 
 
-def known_box(tile: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
-    """The face box whose pipeline crop (square, CROP_MARGIN per side) is exactly the sample's face tile."""
+def known_box(tile: tuple[int, int, int, int], margin: float = CROP_MARGIN) -> tuple[int, int, int, int]:
+    """The face box whose pipeline crop (square, ``margin`` per side: the bundle's crop rule) is exactly the
+    sample's face tile."""
     x, y, w, h = tile
-    side = round(w / (1 + 2 * CROP_MARGIN))
+    side = round(w / (1 + 2 * margin))
     return x + (w - side) // 2, y + (h - side) // 2, side, side
 
 
@@ -54,7 +55,7 @@ class _Scorer:
             if best is not None and iou(best.face.box, t.box) > 0.3:
                 self.found += 1
                 self.correct_found += best.label == t.label
-        crops = self.pipe.crops(frame.image, [Face(known_box(t.box), 1.0) for t in truth])
+        crops = self.pipe.crops(frame.image, [Face(known_box(t.box, self.pipe.crop.margin), 1.0) for t in truth])
         probs = self.pipe.classify(crops, bgr=True)
         self.correct_known += sum(self.pipe.classes[int(p.argmax())] == t.label
                                   for p, t in zip(probs, truth, strict=True))
@@ -81,7 +82,7 @@ def run_demo(out_dir: str | Path = "fer-edge-demo", bundle: str | Path | None = 
     boxes: dict[int, list[Face]] = {}
     for f in faces:
         for i in range(f.first_frame, f.last_frame + 1):
-            boxes.setdefault(i, []).append(Face(known_box(f.box), 1.0))
+            boxes.setdefault(i, []).append(Face(known_box(f.box, pipe.crop.margin), 1.0))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     scorer = _Scorer(faces, pipe)
