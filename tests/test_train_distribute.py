@@ -97,6 +97,20 @@ def test_other_workers_write_a_temp_folder_they_remove(tmp_path: Path, monkeypat
         assert folder == out
 
 
+@pytest.mark.parametrize("value", ["nan", "inf", "-5", "0", "soon"])
+def test_a_bad_heartbeat_setting_is_one_line(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(distribute.HEARTBEAT_ENV, value)
+    with pytest.raises(FerEdgeError, match="number of seconds > 0"):
+        distribute.heartbeat_seconds()
+
+
+def test_the_heartbeat_setting_reads_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(distribute.HEARTBEAT_ENV, raising=False)
+    assert distribute.heartbeat_seconds() == 30
+    monkeypatch.setenv(distribute.HEARTBEAT_ENV, "2.5")
+    assert distribute.heartbeat_seconds() == 2.5
+
+
 def test_lost_worker_line_names_the_cause() -> None:
     why = distribute._why
     assert why(Exception("aborted by: Error reported from /job:worker/task:1: The following tasks are unhealthy "

@@ -184,14 +184,23 @@ def _multiworker(cfg: dict) -> Distribution:
                         is_chief(cfg))
 
 
+def heartbeat_seconds() -> float:
+    """``$FER_EDGE_HEARTBEAT_SECONDS`` (default 30): a finite number of seconds > 0, else one clear line."""
+    text = os.environ.get(HEARTBEAT_ENV, "30")
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise FerEdgeError(f"{HEARTBEAT_ENV} must be a number of seconds > 0, got {text!r}")
+    return seconds
+
+
 def _heartbeat(cfg: dict) -> None:
     """Set how soon the coordination service declares a silent worker lost (TensorFlow's default waits minutes).
     Uses the configuration call MultiWorkerMirroredStrategy itself makes; where a TensorFlow version lacks it,
     its own default stays."""
-    try:
-        seconds = float(os.environ.get(HEARTBEAT_ENV, "30"))
-    except ValueError:
-        raise FerEdgeError(f"{HEARTBEAT_ENV} must be a number of seconds") from None
+    seconds = heartbeat_seconds()
     try:
         from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2 as cc
         from tensorflow.python.eager import context
