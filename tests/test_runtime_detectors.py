@@ -1,4 +1,5 @@
-"""Face detectors: BlazeFace anchors and decoding, letterboxing, real JAFFE photos, filters, Haar fallback."""
+"""Face detectors: BlazeFace anchors and decoding, letterboxing, real JAFFE photos, filters, Haar fallback; the fast
+input fill and decode give what the earlier code gave."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from fer_edge.errors import FerEdgeError, ModelError
 from fer_edge.runtime.detectors import DETECTORS, get_detector
 from fer_edge.runtime.detectors import haar as haar_mod
+from fer_edge.runtime.detectors.area import AreaFill, whole_factor
 from fer_edge.runtime.detectors.blazeface import VARIANTS, BlazeFace, ssd_anchors
 from fer_edge.runtime.geometry import iou, square_box, weighted_nms
 
@@ -125,3 +127,100 @@ def test_haar_finds_jaffe_faces_where_opencv_has_cascades(jaffe_dir: Path) -> No
     files = sorted(jaffe_dir.glob("*.tiff"))[:20]
     ones = sum(len(det.detect(cv2.imread(str(p)))) == 1 for p in files)
     assert ones >= 18
+
+
+# --- the fast pre/post-processing: same input tensor and same faces as the earlier code ------------------------
+
+
+def _reference_fill(frame: np.ndarray, shrink: bool, nw: int, nh: int) -> np.ndarray:
+    bgr = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR) if frame.ndim == 2 else frame
+    small = cv2.resize(bgr, (nw, nh), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    return cv2.cvtColor(small, cv2.COLOR_BGR2RGB).astype(np.float32) * np.float32(1 / 127.5) - np.float32(1)
+
+
+@pytest.mark.parametrize("k", [2, 3, 4, 5, 6, 7, 10, 15])
+def test_area_fill_is_bit_identical_to_cv2_resize(k: int) -> None:
+    rng = np.random.default_rng(k)
+    fill = AreaFill()
+    for nh, nw in ((9, 13), (24, 32)):
+        frame = rng.integers(0, 256, (nh * k, nw * k, 3), dtype=np.uint8)
+        frame[: nh * k // 2] = rng.integers(0, 3, frame[: nh * k // 2].shape)  # near-ties in dark areas too
+        canvas = np.full((nh + 4, nw + 6, 3), 7.0, np.float32)
+        fill.fill(frame, canvas[2:2 + nh, 3:3 + nw])  # a strided view, as in the interpreter's input
+        assert np.array_equal(canvas[2:2 + nh, 3:3 + nw], _reference_fill(frame, True, nw, nh))
+        assert (canvas[:2] == 7.0).all() and (canvas[:, :3] == 7.0).all()  # nothing written outside the view
+    assert (whole_factor(nh * k, nw * k, nh, nw) == k) == (k >= 3)
+
+
+@pytest.mark.parametrize(("shape", "size", "shrink"), [((97, 131, 3), (40, 30), True), ((30, 40, 3), (64, 48), False),
+                                                       ((100, 80), (40, 50), True)])
+def test_area_fill_other_sizes_and_gray_use_cv2_resize(shape: tuple, size: tuple, shrink: bool) -> None:
+    frame = np.random.default_rng(1).integers(0, 256, shape, dtype=np.uint8)
+    out = np.empty((size[1], size[0], 3), np.float32)
+    AreaFill().fill(frame, out, shrink=shrink)
+    assert np.array_equal(out, _reference_fill(frame, shrink, *size))
+
+
+def _same_faces(fast: list, ref: list) -> None:
+    assert [f.box for f in fast] == [f.box for f in ref]
+    for a, b in zip(fast, ref, strict=True):
+        assert abs(a.score - b.score) <= 1e-4
+        assert len(a.keypoints) == len(b.keypoints) == 6
+        assert np.abs(np.subtract(a.keypoints, b.keypoints)).max() <= 1e-4
+
+
+def _compare(fast: BlazeFace, ref: BlazeFace, frames: list) -> int:
+    found = 0
+    for frame in frames:
+        a, b = fast.detect(frame), ref.detect(frame)
+        assert np.array_equal(fast.interp.get_tensor(fast._in), ref.interp.get_tensor(ref._in))
+        _same_faces(a, b)
+        found += len(a)
+    return found
+
+
+@needs_blazeface
+def test_fast_detector_matches_the_earlier_code_on_every_sample_frame() -> None:
+    from helpers.blazeface_reference import ReferenceBlazeFace
+
+    from fer_edge.runtime.sample import CLIP, SAMPLE_DIR
+
+    cap = cv2.VideoCapture(str(SAMPLE_DIR / CLIP))
+    frames = []
+    while (got := cap.read())[0]:
+        frames.append(got[1])
+    assert len(frames) == 216
+    found = _compare(get_detector("blazeface"), ReferenceBlazeFace(), frames)
+    assert found >= 400  # 2-3 faces a frame: the comparison is not over empty lists
+
+
+@needs_blazeface
+def test_fast_detector_matches_on_many_candidates_and_changing_geometry() -> None:
+    from helpers.blazeface_reference import ReferenceBlazeFace
+
+    rng = np.random.default_rng(3)
+    frames = [rng.integers(0, 256, shape, dtype=np.uint8) for shape in
+              ((480, 640, 3), (300, 200, 3), (480, 640, 3), (96, 128, 3), (90, 60), (1080, 1920, 3), (64, 64, 4),
+               (480, 640, 1))]
+    for frame in frames[:3]:  # low-contrast blobs: many boxes over a low threshold, merged by the NMS
+        cv2.GaussianBlur(frame, (0, 0), 9, dst=frame)
+    # a low threshold gives dozens of candidates per frame (noise), so anchors, letterbox and NMS are all exercised
+    found = _compare(get_detector("blazeface", score_threshold=0.05), ReferenceBlazeFace(score_threshold=0.05),
+                     frames)
+    assert found > 0
+    assert get_detector("blazeface", score_threshold=1.0).detect(frames[0]) == []
+
+
+@pytest.mark.realdata
+@needs_blazeface
+def test_fast_detector_matches_on_jaffe_photos_placed_on_frames(jaffe_dir: Path) -> None:
+    from helpers.blazeface_reference import ReferenceBlazeFace
+
+    frames = []
+    for i, p in enumerate(sorted(jaffe_dir.glob("*.tiff"))[::15]):
+        gray = cv2.imread(str(p), cv2.IMREAD_GRAYSCALE)
+        frames.append(gray)
+        canvas = np.full((480, 640, 3), 100 + i, np.uint8)
+        canvas[100:356, 40 + 20 * i:296 + 20 * i] = gray[..., None]
+        frames.append(canvas)
+    assert _compare(get_detector("blazeface"), ReferenceBlazeFace(), frames) == len(frames)

@@ -1,4 +1,4 @@
-"""fer-edge's runtime pipeline (bundled int8 model, BlazeFace) on the demo clip: FPS and accuracy.
+"""fer-edge's runtime pipeline (bundled int8 model, BlazeFace) on the clip (common.py): FPS and accuracy.
 
     python scripts/compare/fer_edge_pipeline.py [--every N] [--threads T] [--no-overlap]
 
@@ -9,7 +9,7 @@ the next one is detected (``Pipeline.stream``), one inference thread per stage.
 import argparse
 import time
 
-from common import PASSES, load_sample, score
+from common import PASSES, load_clip, score
 
 from fer_edge.runtime.pipeline import Pipeline
 
@@ -19,7 +19,7 @@ ap.add_argument("--threads", type=int, default=None, help="per stage (default: 1
 ap.add_argument("--no-overlap", dest="overlap", action="store_false")
 args = ap.parse_args()
 threads = args.threads or (1 if args.overlap else 2)
-frames, truth = load_sample()
+frames, truth, clip = load_clip()
 p = Pipeline.from_bundle(threads=threads, smooth=0.0, every=args.every)
 p.process(frames[0])  # warm-up
 t = time.time()
@@ -32,4 +32,4 @@ faces, hit, right = score(found, truth)
 mode = "overlapped" if args.overlap else "sequential"
 print(f"fer-edge ({mode}, {threads} thread(s) per stage, detect every {args.every}): {fps:.1f} FPS over "
       f"{PASSES} x {len(frames)} frames; found {hit}/{faces} face-frames (7 classes); "
-      f"accuracy on found {100 * right / max(hit, 1):.1f}%")
+      f"accuracy on found {100 * right / max(hit, 1):.1f}%; clip {clip}")

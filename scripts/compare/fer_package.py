@@ -1,4 +1,4 @@
-"""The `fer` package (Haar + its TFLite model) on the demo clip: FPS and accuracy. Run it in a venv with
+"""The `fer` package (Haar + its TFLite model) on the clip (common.py): FPS and accuracy. Run it in a venv with
 `pip install fer==25.10.3 "setuptools<81" "opencv-python-headless<5"` (its Haar cascades need OpenCV 4)."""
 
 import os
@@ -6,7 +6,7 @@ import time
 
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 import cv2
-from common import PASSES, load_sample, score, truth_box
+from common import PASSES, first_sightings, load_clip, score
 from fer.fer import FER
 
 MAP = {"angry": "anger", "disgust": "disgust", "fear": "fear", "happy": "happiness", "sad": "sadness",
@@ -17,7 +17,7 @@ def top(result: dict) -> str:
     return MAP[max(result["emotions"], key=result["emotions"].get)]
 
 
-frames, truth = load_sample()
+frames, truth, clip = load_clip()
 det = FER(cascade_file=cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
 det.detect_emotions(frames[0])  # warm-up
 t = time.time()
@@ -26,10 +26,10 @@ for _ in range(PASSES):
 fps = PASSES * len(frames) / (time.time() - t)
 faces, hit, right = score(found, truth)
 # the model alone, on the known box of each face (first frame of its scene)
-known = [(row, det.detect_emotions(frames[int(row["first_frame"])], face_rectangles=[truth_box(row)]))
-         for row in truth if row["label"] != "contempt"]
-known = [(row, r) for row, r in known if r]
-kr = sum(top(r[0]) == row["label"] for row, r in known)
+known = [(t, det.detect_emotions(frames[t.frame], face_rectangles=[t.box]))
+         for t in first_sightings(truth) if t.label != "contempt"]
+known = [(t, r) for t, r in known if r]
+kr = sum(top(r[0]) == t.label for t, r in known)
 print(f"fer: {fps:.1f} FPS over {PASSES} x {len(frames)} frames; found {hit}/{faces} face-frames (7 classes); "
       f"accuracy on found {100 * right / max(hit, 1):.1f}%; on known boxes {100 * kr / max(len(known), 1):.1f}% "
-      f"({len(known)} faces)")
+      f"({len(known)} faces); clip {clip}")

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-import cv2
 import numpy as np
 
 from fer_edge.errors import ModelError
-from fer_edge.runtime.detectors.base import DETECTORS, DetectorBase, as_bgr
+from fer_edge.runtime.detectors.area import AreaFill
+from fer_edge.runtime.detectors.base import DETECTORS, DetectorBase
 from fer_edge.runtime.geometry import clip_box, weighted_nms
 from fer_edge.runtime.types import Face
 
@@ -72,8 +72,40 @@ def find_model(variant: str = "short") -> Path | None:
     return next((d / fname for d in model_dirs() if (d / fname).is_file()), None)
 
 
+@dataclass(frozen=True)
+class Letterbox:
+    """Where an (h, w) frame sits on the square input: scale ``r``, offset (``px``, ``py``), scaled size."""
+
+    h: int
+    w: int
+    r: float
+    px: int
+    py: int
+    nw: int
+    nh: int
+
+
+def letterbox(h: int, w: int, side: int) -> Letterbox:
+    """The frame scaled to fit ``side`` (longer side), centred; the bars are black."""
+    r = side / max(h, w)
+    nw, nh = max(1, round(w * r)), max(1, round(h * r))
+    return Letterbox(h, w, r, (side - nw) // 2, (side - nh) // 2, nw, nh)
+
+
+def anchor_points(anchors: np.ndarray) -> np.ndarray:
+    """(N, 8, 2): each anchor centre added to the box centre and the 6 keypoints, 0 to the box size."""
+    pts = np.repeat(anchors[:, None], 8, axis=1)
+    pts[:, 1] = 0.0
+    return pts
+
+
 class BlazeFace(DetectorBase):
-    """BlazeFace on a letterboxed square of the frame; boxes and 6 keypoints in frame pixels."""
+    """BlazeFace on a letterboxed square of the frame; boxes and 6 keypoints in frame pixels.
+
+    One detect = ``_fill`` (shrink the frame straight into the interpreter's input tensor), invoke, ``_read`` (only
+    the anchors whose raw score passes the threshold's logit: no sigmoid over all anchors), ``_decode`` (those
+    candidates only: anchors, letterbox back to frame pixels, weighted NMS).
+    """
 
     variant: ClassVar[str] = "short"
     hint: ClassVar[str] = HINT
@@ -95,18 +127,27 @@ class BlazeFace(DetectorBase):
             raise ModelError(f"{path}: not a valid TFLite model ({str(exc)[:100]})") from None
         inp = self.interp.get_input_details()[0]
         self.size = int(inp["shape"][1])
-        if self.size not in _BY_SIZE or int(inp["shape"][2]) != self.size:
+        if self.size not in _BY_SIZE or list(inp["shape"]) != [1, self.size, self.size, 3]:
             raise ModelError(f"{path}: input {list(inp['shape'])} is not a BlazeFace input (128, 192 or 256 square)")
+        if np.dtype(inp["dtype"]) != np.float32:
+            raise ModelError(f"{path}: input type {np.dtype(inp['dtype'])} is not BlazeFace's float32")
         self._in = inp["index"]
         outs = {int(d["shape"][-1]): d["index"] for d in self.interp.get_output_details()}
         if 1 not in outs or 16 not in outs:
             raise ModelError(f"{path}: outputs are not BlazeFace regressors (16) and classificators (1)")
         self._scores, self._boxes = outs[1], outs[16]
         self.anchors = ssd_anchors(_BY_SIZE[self.size])
+        if self.interp.get_tensor(self._scores).size != len(self.anchors):
+            raise ModelError(f"{path}: {self.interp.get_tensor(self._scores).size} scores for "
+                             f"{len(self.anchors)} anchors")
+        self._anchor_pts = anchor_points(self.anchors)
+        thr = self.score_threshold
+        # sigmoid(x) > thr <=> x > logit(thr): the threshold is applied to the raw scores
+        self._logit = float(np.log(thr / (1 - thr))) if 0 < thr < 1 else (-np.inf if thr <= 0 else np.inf)
         self.model_path = path
         self.name = self.__class__.name
-        self._canvas = np.zeros((self.size, self.size, 3), np.float32)
-        self._letterbox: tuple[int, int, int, int] | None = None
+        self._area = AreaFill()
+        self._letterbox: Letterbox | None = None  # geometry of the bars now in the input tensor
         self._lock = threading.Lock()  # one interpreter: callers on several threads take turns
 
     @classmethod
@@ -117,51 +158,61 @@ class BlazeFace(DetectorBase):
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """Faces in a BGR or gray uint8 image."""
-        frame = as_bgr(image)
-        h, w = frame.shape[:2]
-        if h == 0 or w == 0:
+        if image.shape[0] == 0 or image.shape[1] == 0:
             return []
-        s = self.size
-        r = s / max(h, w)
-        nw, nh = max(1, round(w * r)), max(1, round(h * r))
-        px, py = (s - nw) // 2, (s - nh) // 2
-        small = cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_AREA if r < 1 else cv2.INTER_LINEAR)
-        rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
         with self._lock:
-            canvas = self._canvas
-            if self._letterbox != (px, py, nw, nh):  # bars are black (-1 in [-1, 1]); refilled on a new geometry
-                canvas.fill(-1.0)
-                self._letterbox = (px, py, nw, nh)
-            view = canvas[py:py + nh, px:px + nw]
-            np.multiply(rgb, np.float32(1 / 127.5), out=view, casting="unsafe")  # in place: no temporaries
-            view -= 1.0
-            self.interp.set_tensor(self._in, canvas[None])
+            lb = self._fill(image)
             self.interp.invoke()
-            raw_scores = self.interp.get_tensor(self._scores).reshape(-1).copy()
-            raw_boxes = self.interp.get_tensor(self._boxes).reshape(-1, 16).copy()
-        thr = self.score_threshold
-        logit = np.log(thr / (1 - thr)) if 0 < thr < 1 else -1e9
-        keep = np.nonzero(raw_scores > logit)[0]
-        if len(keep) == 0:
+            found = self._read()
+        return self._decode(found, lb)
+
+    def _fill(self, image: np.ndarray) -> Letterbox:
+        """The frame shrunk into the input tensor (written in place; no view of it outlives this call)."""
+        frame = image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image
+        frame = frame[..., :3] if frame.ndim == 3 and frame.shape[2] == 4 else frame
+        lb = letterbox(frame.shape[0], frame.shape[1], self.size)
+        canvas = self.interp.tensor(self._in)()[0]
+        if self._letterbox is None or (lb.px, lb.py, lb.nw, lb.nh) != (self._letterbox.px, self._letterbox.py,
+                                                                       self._letterbox.nw, self._letterbox.nh):
+            canvas.fill(-1.0)  # bars are black (-1 in [-1, 1]); refilled on a new geometry only
+        self._letterbox = lb
+        self._area.fill(frame, canvas[lb.py:lb.py + lb.nh, lb.px:lb.px + lb.nw], shrink=lb.r < 1)
+        return lb
+
+    def _read(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(anchor indices, raw scores, raw boxes) of the anchors over the threshold, copied out; None if none."""
+        logits = self.interp.tensor(self._scores)().reshape(-1)
+        keep = np.flatnonzero(logits > self._logit)
+        if keep.size == 0:
+            return None
+        return keep, logits[keep], self.interp.tensor(self._boxes)().reshape(-1, 16)[keep]
+
+    def _decode(self, found: tuple[np.ndarray, np.ndarray, np.ndarray] | None, lb: Letterbox) -> list[Face]:
+        """Candidates -> faces in frame pixels: sigmoid, anchor offsets, letterbox removed, weighted NMS."""
+        if found is None:
             return []
-        raw = raw_boxes[keep]
-        scores = 1 / (1 + np.exp(-np.clip(raw_scores[keep], -RAW_SCORE_LIMIT, RAW_SCORE_LIMIT)))
+        keep, logits, raw = found
+        s = self.size
+        scores = 1 / (1 + np.exp(-np.clip(logits, -RAW_SCORE_LIMIT, RAW_SCORE_LIMIT)))
         pts = raw.reshape(-1, 8, 2) / s
-        pts[:, 0] += self.anchors[keep]
-        pts[:, 2:] += self.anchors[keep][:, None]
-        # square-canvas [0, 1] -> frame pixels
-        pts_px = (pts * s - np.array((px, py), np.float32)) / r  # points: remove the letterbox offset
-        centre, size = pts_px[:, 0], pts[:, 1] * (s / r)             # sizes: scale only
+        pts += self._anchor_pts[keep]
+        pts_px = pts * s  # square-canvas [0, 1] -> frame pixels: points lose the letterbox offset, sizes scale only
+        pts_px -= np.array((lb.px, lb.py), np.float32)
+        pts_px /= lb.r
+        size = pts[:, 1] * (s / lb.r)
         valid = (size > 0).all(1)
-        if not valid.any():
-            return []
-        boxes = np.concatenate([centre - size / 2, size], 1)[valid]
-        kept = weighted_nms(boxes, scores[valid], self.nms_iou, extra=pts_px[valid, 2:])
+        if not valid.all():
+            if not valid.any():
+                return []
+            pts_px, size, scores = pts_px[valid], size[valid], scores[valid]
+        centre = pts_px[:, 0]
+        boxes = np.concatenate([centre - size / 2, size], 1)
+        shape = (lb.h, lb.w)
         faces = []
-        for box, score, kps in kept:
-            b = clip_box(box, frame.shape)
+        for box, score, kps in weighted_nms(boxes, scores, self.nms_iou, extra=pts_px[:, 2:]):
+            b = clip_box(box, shape)
             if b[2] > 0 and b[3] > 0:
-                faces.append(Face(b, score, tuple((float(x), float(y)) for x, y in kps)))
+                faces.append(Face(b, score, tuple(map(tuple, kps.tolist()))))
         return self._finish(faces)
 
 
@@ -169,7 +220,6 @@ class BlazeFace(DetectorBase):
 class BlazeFaceShort(BlazeFace):
     """BlazeFace short range (faces within ~2 m, 128x128 input)."""
 
-    name = "blazeface"
     variant = "short"
 
 
@@ -177,5 +227,4 @@ class BlazeFaceShort(BlazeFace):
 class BlazeFaceFull(BlazeFace):
     """BlazeFace full range (faces within ~5 m, 192x192 input); slower."""
 
-    name = "blazeface-full"
     variant = "full"
