@@ -7,17 +7,8 @@ import ast
 from pathlib import Path
 
 import networkx as nx
-import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "fer_edge"
-
-# Known cycles inside fer_edge/train/, to be cut by issue 16's train/ work (each edge closes one cycle). Any other
-# cycle fails the test; when one of these edges is gone, delete it here.
-KNOWN_TRAIN_EDGES = {
-    ("fer_edge.train.trainer", "fer_edge.train.chain"),     # issue 16: trainer -> chain (start_model)
-    ("fer_edge.train.trainer", "fer_edge.train.distill"),   # issue 16: distill <-> trainer
-    ("fer_edge.train.reports", "fer_edge.train.gradcam"),   # issue 16: gradcam <-> reports
-}
 
 
 def modules(root: Path = PACKAGE) -> dict[str, Path]:
@@ -92,18 +83,5 @@ def test_the_graph_sees_function_level_and_relative_imports(tmp_path: Path) -> N
 def test_fer_edge_has_no_import_cycles() -> None:
     graph = import_graph()
     assert graph.number_of_nodes() > 100
-    graph.remove_edges_from(KNOWN_TRAIN_EDGES)
     cycles = [" -> ".join([*c, c[0]]) for c in nx.simple_cycles(graph)]
     assert not cycles, "import cycles:\n" + "\n".join(sorted(cycles))
-
-
-@pytest.mark.xfail(reason="issue 16: the train/ cycles are cut by the train/ refactor")
-def test_train_has_no_import_cycles_yet() -> None:
-    graph = import_graph()
-    assert not [c for c in nx.simple_cycles(graph) if any(m.startswith("fer_edge.train.") for m in c)]
-
-
-def test_known_cycle_edges_still_exist() -> None:
-    """An allowlisted edge that is gone must be deleted from KNOWN_TRAIN_EDGES (the list only shrinks)."""
-    graph = import_graph()
-    assert [e for e in KNOWN_TRAIN_EDGES if not graph.has_edge(*e)] == []

@@ -55,7 +55,7 @@ def _kernel(model: object) -> np.ndarray:
 
 
 def _mean_kernel(stage: Path, files: list[Path]) -> np.ndarray:
-    from fer_edge.train.backbones import load_model
+    from fer_edge.train.surgery import load_model
 
     model = load_model(stage / "model.keras")
     kernels = []
@@ -67,7 +67,7 @@ def _mean_kernel(stage: Path, files: list[Path]) -> np.ndarray:
 
 def test_average_scores_each_count_and_keeps_the_best_on_validation(trained, tmp_path) -> None:
     from fer_edge.convert.source import open_source
-    from fer_edge.train.backbones import load_model
+    from fer_edge.train.surgery import load_model
     from fer_edge.train.trainer import kept_epochs
 
     stage, out = trained["stage"], tmp_path / "avg"
@@ -106,7 +106,7 @@ def test_average_scores_each_count_and_keeps_the_best_on_validation(trained, tmp
 def test_the_chosen_average_is_the_mean_of_the_newest_epochs(trained, tmp_path, monkeypatch) -> None:
     """Validation decides (here made to prefer the 2-epoch average): the file written holds that mean."""
     from fer_edge.train import average
-    from fer_edge.train.backbones import load_model
+    from fer_edge.train.surgery import load_model
     from fer_edge.train.trainer import kept_epochs
 
     calls = iter([0.5, 0.4, 0.6, 0.55])  # model, last_1, last_2, last_3

@@ -62,8 +62,8 @@ def _weight_groups(path: Path) -> set[str]:
 
 
 def test_chain_writes_everything_resumes_after_kill_and_rebuilds_head(tmp_path, two_stages, capsys) -> None:
-    from fer_edge.train.backbones import load_model
     from fer_edge.train.chain import run_chain
+    from fer_edge.train.surgery import load_model
 
     out = tmp_path / "run"
     cfg = ChainConfig(out=str(out), chain=("ferplus", "ckplus"), folds=2, gradcam_faces=4,
@@ -140,22 +140,6 @@ def test_chain_writes_everything_resumes_after_kill_and_rebuilds_head(tmp_path, 
         run_chain(replace(cfg, resume=True, stage=replace(cfg.stage, epochs=4)), two_stages)
 
 
-def test_transfer_head_keeps_features_and_shared_class_rows() -> None:
-    from fer_edge.train.backbones import BACKBONES, build_classifier
-    from fer_edge.train.chain import transfer_head
-
-    old = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")
-    new = ("happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")  # CK+: no neutral
-    m = build_classifier(BACKBONES.get("compact"), len(old), "none", 32)
-    t = transfer_head(m, old, new, 0.4)
-    assert t.output_shape[-1] == 7 and t.layers[-1].name == "head"
-    assert t.get_layer("backbone") is m.get_layer("backbone")
-    k_old, _ = m.layers[-1].get_weights()
-    k_new, _ = t.layers[-1].get_weights()
-    for j, c in enumerate(new):
-        np.testing.assert_array_equal(k_new[:, j], k_old[:, old.index(c)])
-
-
 def test_loss_goes_down_on_real_ferplus_faces(ferplus_dir, tmp_path) -> None:
     from fer_edge.data.ferplus import majority, read_label_csv, soft_labels
     from fer_edge.data.types import FaceDataset
@@ -181,8 +165,8 @@ def test_adversarial_training_uses_fgsm_neighbours_and_saves_a_plain_model(tmp_p
     import keras
 
     from fer_edge.train.adversarial import fgsm, fgsm_accuracy
-    from fer_edge.train.backbones import load_model
     from fer_edge.train.evaluate import predict
+    from fer_edge.train.surgery import load_model
     from fer_edge.train.trainer import to_model_input, train_stage
 
     train, _ = bar_faces(96, seed=4)
@@ -229,7 +213,8 @@ def test_from_scratch_batchnorm_settles_fast_enough_to_validate(tmp_path) -> Non
     also after a save and load."""
     import keras
 
-    from fer_edge.train.backbones import BACKBONES, build_classifier, load_model
+    from fer_edge.train.backbones import BACKBONES, build_classifier
+    from fer_edge.train.surgery import load_model
 
     model = build_classifier(BACKBONES.get("mobilenetv2_035"), 3, input_size=32)
     bns = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
@@ -278,7 +263,7 @@ def test_mixed_precision_trains_resumes_and_saves_float32(tmp_path) -> None:
     import keras
 
     from fer_edge.train import precision
-    from fer_edge.train.backbones import load_model
+    from fer_edge.train.surgery import load_model
     from fer_edge.train.trainer import train_stage
 
     assert precision.resolve("auto") == ("mixed_float16" if precision.gpu_available() else "float32")
@@ -311,7 +296,7 @@ def test_mixed_precision_trains_resumes_and_saves_float32(tmp_path) -> None:
 def test_swa_averages_the_last_epochs_and_keeps_the_average_only_if_it_validates(tmp_path) -> None:
     import keras
 
-    from fer_edge.train.backbones import load_model
+    from fer_edge.train.surgery import load_model
     from fer_edge.train.trainer import kept_epochs, train_stage
 
     kept = {}
@@ -345,8 +330,8 @@ def test_a_model_moves_to_a_larger_input_with_its_weights(tmp_path) -> None:
     import keras
 
     from fer_edge.errors import ModelError
-    from fer_edge.train.backbones import BACKBONES, build_classifier, load_model, resize_input
-    from fer_edge.train.chain import check_start_weights
+    from fer_edge.train.backbones import BACKBONES, build_classifier
+    from fer_edge.train.surgery import check_start_weights, load_model, resize_input
     from fer_edge.train.trainer import train_stage
 
     small = build_classifier(BACKBONES.get("compact"), 3, input_size=32)

@@ -31,7 +31,7 @@ def recalibrate_batchnorm(model: object, x: np.ndarray) -> None:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> tuple[object, str]:
-    from fer_edge.train.backbones import load_model
+    from fer_edge.train.surgery import load_model
     from fer_edge.train.trainer import Phase, StageConfig, to_model_input, train_stage
 
     folder = tmp_path_factory.mktemp("gradcam")

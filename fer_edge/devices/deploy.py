@@ -5,10 +5,10 @@ The folder is written whole or not at all (``fer_edge.atomic.atomic_dir``)."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,7 +18,7 @@ import fer_edge
 from fer_edge.atomic import atomic_dir
 from fer_edge.bundle import Artifact, Bundle, copy_subset, load_bundle, sha256_file
 from fer_edge.devices.profiles import PROFILES, DeviceProfile
-from fer_edge.devices.systemd import STOP_TIMEOUT_S, WATCHDOG_S, check_install_dir, check_user, unit
+from fer_edge.devices.systemd import STOP_TIMEOUT_S, WATCHDOG_S, check_install_dir, check_user, hardening, unit
 from fer_edge.devices.wheels import download, fer_edge_wheel
 from fer_edge.devices.wheels import target as wheel_target
 from fer_edge.errors import FerEdgeError, ModelError
@@ -27,7 +27,7 @@ SERVICE = "fer-edge.service"
 TOKEN_FILE = "serve.token"
 # `fer-edge serve`'s extra, pinned like the profiles' requirements (added to requirements.txt with --serve).
 SERVE_REQUIREMENTS = ("aiohttp==3.14.5", "prometheus-client==0.26.0", "paho-mqtt==2.2.0")
-_HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}|\[?[0-9A-Fa-f:.]+\]?")
+_HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}|[0-9A-Fa-f:.]+")
 
 
 @dataclass(frozen=True)
@@ -51,18 +51,28 @@ class ServeSetup:
 def serve_setup(host: str = "127.0.0.1", port: int = 8080, token: str | None = None) -> ServeSetup:
     """Check the bind address and token: a non-loopback host needs a token, generated when none is given (or
     with ``token="auto"``)."""
-    from fer_edge.runtime.serve.options import check_token, is_loopback
+    from fer_edge.runtime.serve.options import bind_address, check_token, is_loopback
 
-    if not _HOST.fullmatch(host):
-        raise FerEdgeError(f"--host {host!r}: not an IP address or host name")
+    given, host = host, bind_address(host)
+    if not _HOST.fullmatch(host) or (":" in host and not _ipv6(host)):
+        raise FerEdgeError(f"--host {given!r}: not an IP address or host name")
     if not 1 <= port <= 65535:
         raise FerEdgeError(f"--port {port}: must be 1-65535")
     if token is not None and ("\n" in token or "\r" in token):
         raise FerEdgeError("--token must be one line")
-    if token == "auto" or (token is None and not is_loopback(host)):
-        token = secrets.token_urlsafe(24)
+    if token is None and not is_loopback(host):
+        token = "auto"
     tok, _ = check_token(host, token)
     return ServeSetup(host, port, tok)
+
+
+def _ipv6(host: str) -> bool:
+    try:
+        ipaddress.IPv6Address(host)
+    except ValueError:
+        return False
+    return True
+
 
 
 def choose(bundle: Bundle, prof: DeviceProfile, precision: str | None = None) -> tuple[list[Artifact], list[str]]:
@@ -78,9 +88,14 @@ def choose(bundle: Bundle, prof: DeviceProfile, precision: str | None = None) ->
     arts, notes = [main[0]], []
     for key in prof.extra_artifacts:
         fmt, prec = key.split(":")
-        extra = bundle.find(fmt, prec)
-        if extra:
-            arts.append(extra[0])
+        found = bundle.find(fmt, prec)
+        usable = [a for a in found if a.status != "failed"]
+        if usable:
+            arts.append(usable[0])
+        elif found:
+            why = found[0].status_reason or "no reason recorded"
+            notes.append(f"the bundle's {key} artifact failed its validation ({why}), so it is not shipped; "
+                         f"{prof.name} uses it for its GPU path (TensorRT)")
         else:
             notes.append(f"the bundle has no {key} artifact, which {prof.name} uses for its GPU path (TensorRT)")
     return arts, notes
@@ -216,8 +231,14 @@ if [ -f "$HERE/wheels/COMPLETE" ] && ! "$VENV/bin/python" -c "$SAME"; then
        "Python {python}: set PYTHON=python{python} (or FER_EDGE_VENV to another venv)" >&2
   exit 2
 fi
+# fer-edge by its file, never by name: an index's package of the same name and version is never taken instead.
+WHEEL="$HERE/wheels/{wheel}"
+if [ ! -f "$WHEEL" ]; then
+  echo "error: no $WHEEL: this folder is incomplete, run fer-edge deploy again" >&2
+  exit 2
+fi
 PIP_DISABLE_PIP_VERSION_CHECK=1 "$VENV/bin/python" -m pip install ${{INDEX[@]+"${{INDEX[@]}}"}} \\
-  --find-links "$HERE/wheels" -r "$HERE/requirements.txt" "fer-edge=={version}"
+  --find-links "$HERE/wheels" -r "$HERE/requirements.txt" "$WHEEL"
 "$VENV/bin/fer-edge" doctor --no-camera
 """
 
@@ -235,8 +256,9 @@ docker run --rm "$IMAGE" fer-edge doctor --no-camera
 """
 
 
-def install_script(prof: DeviceProfile, python: str) -> str:
-    """install.sh for the venv devices (offline, from wheels/), or the image for a container device."""
+def install_script(prof: DeviceProfile, python: str, wheel: str) -> str:
+    """install.sh for the venv devices (offline, from wheels/; fer-edge from its ``wheel`` file there), or the image
+    for a container device."""
     lines = ["#!/usr/bin/env bash", f"# Install fer-edge for {prof.title}. OS packages first (see README.md):",
              *(f"#   {line}" for line in prof.install), "set -euo pipefail",
              'HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"']
@@ -244,11 +266,11 @@ def install_script(prof: DeviceProfile, python: str) -> str:
         body = _INSTALL_DOCKER.format(platform=prof.container.get("platform", "linux/arm64"))
     else:
         major, minor = python.split(".")[:2]
-        body = _INSTALL_VENV.format(major=major, minor=minor, python=python, version=fer_edge.__version__)
+        body = _INSTALL_VENV.format(major=major, minor=minor, python=python, wheel=wheel)
     return "\n".join(lines) + "\n" + body
 
 
-def dockerfile(prof: DeviceProfile) -> str:
+def dockerfile(prof: DeviceProfile, wheel: str) -> str:
     base = prof.container["base"] if prof.container else "python:3.11-slim-bookworm"
     return "\n".join([
         f"# fer-edge for {prof.title}: a current Python on the device's old OS. CPU inference only.",
@@ -258,8 +280,7 @@ def dockerfile(prof: DeviceProfile) -> str:
         "WORKDIR /app",
         "COPY requirements.txt /app/",
         "COPY wheels/ /app/wheels/",
-        "RUN pip install --no-cache-dir --no-index --find-links /app/wheels -r requirements.txt "
-        f"fer-edge=={fer_edge.__version__}",
+        f"RUN pip install --no-cache-dir --no-index --find-links /app/wheels -r requirements.txt /app/wheels/{wheel}",
         "COPY bundle/ /app/bundle/",
         'CMD ["fer-edge", "doctor", "--no-camera"]',
     ]) + "\n"
@@ -288,6 +309,7 @@ def env_file(serve: ServeSetup | None = None) -> str:
 def readme(prof: DeviceProfile, arts: list[Artifact], notes: list[str], install_dir: str, threads: int,
            wheels: dict[str, Any]) -> str:
     main = arts[0]
+    protect_home = "ProtectHome=read-only" in hardening(install_dir)
     where = "this machine's" if wheels["host"] else "the device's"
     offline = (f"`wheels/` holds fer-edge and every pinned requirement with its dependencies as wheels for "
                f"{where} platform ({wheels['platform']}) and Python {wheels['python']}: install.sh needs no network."
@@ -315,7 +337,10 @@ def readme(prof: DeviceProfile, arts: list[Artifact], notes: list[str], install_
              f"is killed {STOP_TIMEOUT_S} s later if still running; logs to the journal." +
              ("" if prof.container else
               f" It tells systemd when the source is open (Type=notify) and pings a {WATCHDOG_S} s watchdog from the "
-              "frame loop, so a hung camera read gets the service restarted."), "",
+              "frame loop, so a hung camera read gets the service stopped (SIGTERM, outputs finalized) and "
+              "restarted.") + " Sandboxed: no privilege gain, its own /tmp (outputs written there vanish when it "
+             "stops), /usr, /boot and /etc read-only" + (", home folders read-only" if protect_home else "") +
+             f": write outputs into {install_dir} or under /var (e.g. /var/lib/fer-edge, owned by its user).", "",
              "## Contents", "",
              *(f"- `bundle/{a.file}`: {a.format}/{a.precision}, {a.total_bytes:,} bytes" for a in arts),
              "- `requirements.txt`: pinned for this device", "- `wheels/`: " + ", ".join(wheels["files"]),
@@ -375,19 +400,21 @@ def deploy(device: str, bundle: str | Path, out: str | Path, precision: str | No
         info = {"host": tgt["host"], "platform": tgt["platform"], "python": tgt["python"], "complete": wheels,
                 "pip_args": tgt["pip_args"], "files": sorted(p.name for p in wdir.glob("*.whl"))}
         if serve:
-            notes.append(f"run.sh runs `fer-edge serve` on http://{serve.host}:{serve.port}/ (FER_EDGE_HOST, "
+            from fer_edge.runtime.serve.options import url_host
+
+            notes.append(f"run.sh runs `fer-edge serve` on http://{url_host(serve.host)}:{serve.port}/ (FER_EDGE_HOST, "
                          "FER_EDGE_PORT in fer-edge.env); " + (f"every endpoint but /healthz needs the token in "
                                                                 f"{TOKEN_FILE} (Authorization: Bearer TOKEN)"
                                                                 if serve.token else "no token: this device only"))
         files = {
             "run.sh": run_script(prof, prec, n_threads, serve),
-            "install.sh": install_script(prof, tgt["python"]),
+            "install.sh": install_script(prof, tgt["python"], got[0].name),
             SERVICE: unit(prof.title, install_dir, user, container=bool(prof.container)),
             "fer-edge.env": env_file(serve),
             "README.md": readme(prof, arts, notes, install_dir, n_threads, info),
         }
         if prof.container:
-            files["Dockerfile"] = dockerfile(prof)
+            files["Dockerfile"] = dockerfile(prof, got[0].name)
         for name, text in files.items():
             (tmp / name).write_text(text)
         for name in ("run.sh", "install.sh"):

@@ -51,14 +51,34 @@ def word(text: str, program: bool = False) -> str:
     return f'"{text}"' if re.search(r"\s", text) or not text else text
 
 
+def hardening(install_dir: str) -> list[str]:
+    """Sandboxing that leaves the install folder, /var and /srv writable: no privilege gain, a private /tmp,
+    /usr /boot /etc read-only, and home folders read-only unless the install folder is in one."""
+    parts = PurePosixPath(install_dir).parts
+    top = parts[1] if len(parts) > 1 else ""
+    lines = ["NoNewPrivileges=yes"]
+    if top != "tmp" and parts[1:3] != ("var", "tmp"):  # a private /tmp would hide an install folder in /tmp
+        lines.append("PrivateTmp=yes")
+    lines.append("ProtectSystem=full")
+    if top in ("usr", "boot", "efi", "etc"):  # read-only under ProtectSystem=full: keep the install folder writable
+        path = value(install_dir)
+        lines.append(f'ReadWritePaths="{path}"' if re.search(r"\s", path) else f"ReadWritePaths={path}")
+    if top not in ("home", "root") and parts[1:3] != ("run", "user"):
+        lines.append("ProtectHome=read-only")
+    return lines
+
+
 def unit(title: str, install_dir: str, user: str, container: bool) -> str:
-    """The unit text: restart with a limit, journal logging, SIGTERM with a stop timeout; where run.sh execs
-    fer-edge itself (no ``container``), readiness and a watchdog fed from the frame loop (Type=notify)."""
+    """The unit text: restart with a limit, journal logging, SIGTERM with a stop timeout, ``hardening``; where run.sh
+    execs fer-edge itself (no ``container``), readiness and a watchdog fed from the frame loop (Type=notify) whose
+    failure stops it with SIGTERM too."""
     d = check_install_dir(install_dir)
     if container:  # the main process is the docker client: no notifications reach systemd from the container
         service, deps = ["Type=simple"], ["Requires=docker.service", "After=docker.service network-online.target"]
     else:
-        service = ["Type=notify", "NotifyAccess=main", f"WatchdogSec={WATCHDOG_S}",
+        # WatchdogSignal: systemd's default, SIGABRT, would kill the run with its outputs unfinished; SIGTERM
+        # finalizes them, and the watchdog failure still counts (Restart=on-failure restarts it).
+        service = ["Type=notify", "NotifyAccess=main", f"WatchdogSec={WATCHDOG_S}", "WatchdogSignal=SIGTERM",
                    f"TimeoutStartSec={START_TIMEOUT_S}"]
         deps = ["After=network-online.target local-fs.target"]
     return "\n".join([
@@ -71,6 +91,7 @@ def unit(title: str, install_dir: str, user: str, container: bool) -> str:
         f"ExecStart={word(d + '/run.sh', program=True)}",
         "Restart=on-failure", "RestartSec=5",
         "KillSignal=SIGTERM", f"TimeoutStopSec={STOP_TIMEOUT_S}",
-        "StandardOutput=journal", "StandardError=journal", "SyslogIdentifier=fer-edge", "",
+        "StandardOutput=journal", "StandardError=journal", "SyslogIdentifier=fer-edge",
+        *hardening(d), "",
         "[Install]", "WantedBy=multi-user.target",
     ]) + "\n"

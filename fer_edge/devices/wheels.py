@@ -3,6 +3,7 @@ the pinned requirements with their dependencies for the device's platform and Py
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from fer_edge.devices.profiles import DeviceProfile
 from fer_edge.errors import FerEdgeError
 
 WHEEL_GLOB = f"fer_edge-{fer_edge.__version__}-*.whl"
+_WHEEL_NAME = re.compile(r"fer_edge-[0-9A-Za-z.+]+-[0-9A-Za-z_.]+-[0-9A-Za-z_.]+-[0-9A-Za-z_.]+\.whl")
 
 
 def target(prof: DeviceProfile) -> dict[str, Any]:
@@ -51,7 +53,7 @@ def fer_edge_wheel(dest: Path, find_links: tuple[Path, ...] = ()) -> Path:
     """Put this version's fer-edge wheel in ``dest``: one from ``find_links`` if there is, else built from the
     source checkout with the installed setuptools (no build isolation, so no network)."""
     for d in find_links:
-        found = sorted(Path(d).glob(WHEEL_GLOB))
+        found = sorted(p for p in Path(d).glob(WHEEL_GLOB) if _WHEEL_NAME.fullmatch(p.name))
         if found:
             return Path(shutil.copy2(found[-1], dest))
     root = source_tree()

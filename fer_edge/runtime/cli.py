@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from fer_edge.runtime.backends import BACKENDS
-from fer_edge.runtime.cli_options import pipeline_options
+from fer_edge.runtime.cli_options import capture_options, model_options, pipeline_options
 from fer_edge.runtime.detectors import DETECTORS
 from fer_edge.runtime.options import DEFAULTS as D
 from fer_edge.runtime.options import RunOptions
@@ -20,19 +20,13 @@ from fer_edge.runtime.outputs import VIDEO_SUFFIXES
 @click.option("--camera", type=int, default=None, metavar="N", help="Camera index (/dev/videoN).")
 @click.option("--source", default=None, metavar="FILE|DIR|URL",
               help="Video file, image, folder of images, or rtsp:// / http:// stream.")
-@click.option("--model", "bundle", default=None, metavar="BUNDLE", help="Bundle folder (default: the bundled model).")
-@click.option("--backend", type=click.Choice(["auto", *BACKENDS.names()]), default=D.backend, show_default=True)
-@click.option("--threads", type=click.IntRange(1, 64), default=D.threads,
-              help="Inference threads (default: backend's).")
+@model_options
 @pipeline_options
 @click.option("--show", is_flag=True, help="Show the annotated frames in a window (needs a GUI OpenCV).")
 @click.option("--save", default=None, metavar="OUT.mp4|DIR", help="Write the annotated video (or images to DIR).")
 @click.option("--json", "json_out", default=None, metavar="FILE|-", help="JSON lines per frame to FILE or stdout.")
 @click.option("--redact", is_flag=True, help="Blur faces in everything saved.")
 @click.option("--max-frames", type=click.IntRange(1), default=None, metavar="N")
-@click.option("--overlap/--no-overlap", default=D.overlap, show_default=True,
-              help="Classify a frame while the next is read and detected (faster on 2+ cores, one frame later).")
-@click.option("--flip-tta", is_flag=True, help="Also classify each face's mirror image and average (2 inferences).")
 @click.option("--segment", type=click.FloatRange(min=1.0), default=None, metavar="SECONDS",
               help="Write the video in rolling files of SECONDS (OUT-00000.mp4, OUT-00001.mp4, ...; numbering goes "
                    "on after a restart) and append JSON lines in place, fsync'ed as often: a power cut loses at most "
@@ -41,7 +35,7 @@ from fer_edge.runtime.outputs import VIDEO_SUFFIXES
               metavar="SECONDS",
               help="Keep retrying the first open of a camera or stream this long, with backoff (a camera that comes "
                    "up late at boot); 0 = fail at once.")
-def run(camera: int | None, source: str | None, size: str | None, **settings: Any) -> int:
+def run(camera: int | None, source: str | None, size: tuple[int, int] | None, **settings: Any) -> int:
     """Recognize expressions live from a camera, a stream, a video, an image or a folder.
 
     SIGINT (Ctrl-C), SIGTERM and SIGHUP stop after the current frame: outputs finalized, summary printed, exit 0
@@ -68,15 +62,7 @@ def run(camera: int | None, source: str | None, size: str | None, **settings: An
     video = save is not None and Path(save).suffix.lower() in VIDEO_SUFFIXES
     if opts.segment is not None and not video and json_out in (None, "-"):
         raise click.UsageError("--segment applies to a video --save OUT.mp4 or a --json FILE")
-    options = {}
-    if size is not None:
-        if camera is None:
-            raise click.UsageError("--size applies to --camera only")
-        try:
-            w, h = (int(v) for v in size.lower().split("x"))
-        except ValueError:
-            raise click.BadParameter(f"{size!r} is not WIDTHxHEIGHT, e.g. 640x480", param_hint="--size") from None
-        options = {"width": w, "height": h}
+    options = capture_options(size, cameras=camera is not None)
     echo = _echo(json_out == "-")
     summary = run_(source, camera=camera, options=opts, echo=echo, source_options=options, notify=_echo(True))
     return exit_code(summary.stopped_by)

@@ -26,7 +26,6 @@ class Notifier:
         mine = not pid or pid == str(os.getpid())
         self.interval: float | None = int(usec) / 2e6 if usec.isdigit() and int(usec) > 0 and mine else None
         self._last = 0.0
-        self.sent: list[str] = []
 
     @property
     def enabled(self) -> bool:
@@ -41,7 +40,6 @@ class Notifier:
                 s.sendto(message.encode(), self.address)
         except OSError:
             return False
-        self.sent.append(message)
         return True
 
     def ready(self, status: str = "") -> bool:

@@ -1,5 +1,6 @@
-"""Training: backbones, one stage (trainer), the chained transfer across datasets (chain), scoring (evaluate),
-reports, Grad-CAM and adversarial regularization. TensorFlow is imported only inside the functions that need it.
+"""Training: backbones, model surgery (surgery), one stage (trainer), the chained transfer across datasets (chain;
+a stage scored by scoring, written by outputs), metrics (evaluate), reports, Grad-CAM and adversarial
+regularization. TensorFlow is imported only inside the functions that need it.
 
 Names that are also submodules (``gradcam``, ``evaluate``) are reached through them:
 ``from fer_edge.train.gradcam import gradcam``, ``from fer_edge.train.evaluate import evaluate``."""
@@ -10,11 +11,12 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "BACKBONES": "backbones", "Backbone": "backbones", "build_classifier": "backbones", "load_model": "backbones",
-    "rehead": "backbones", "resize_input": "backbones", "unfreeze": "backbones",
+    "BACKBONES": "backbones", "Backbone": "backbones", "build_classifier": "backbones", "unfreeze": "backbones",
+    "load_model": "surgery", "rehead": "surgery", "resize_input": "surgery", "start_model": "surgery",
     "Phase": "trainer", "StageConfig": "trainer", "StageResult": "trainer", "train_stage": "trainer",
     "ChainConfig": "config", "STAGES": "config", "config_from_settings": "config", "read_config_file": "config",
-    "ChainResult": "chain", "run_chain": "chain", "transfer_head": "chain",
+    "ChainResult": "chain", "run_chain": "chain", "StageScore": "stage", "StageOutcome": "stage",
+    "score_official": "scoring", "score_folds": "scoring",
     "cv_folds": "folds", "subject_holdout": "folds",
     "Evaluation": "evaluate", "metrics": "evaluate", "fold_stats": "evaluate",
     "Explanation": "gradcam", "explain": "gradcam",

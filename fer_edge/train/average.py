@@ -45,7 +45,7 @@ def average_stage(stage_dir: str | Path, counts: Sequence[int], out: str | Path 
     on validation into ``out`` (default ``stage_dir/average``): model.keras, run.json, average.json.
     ``data`` maps a stage name to its dataset folder (else the folder the run read, else the data roots);
     ``dataset`` gives the stage's faces directly (tests, notebooks)."""
-    from fer_edge.train.backbones import load_model
+    from fer_edge.train.surgery import load_model
 
     stage = Path(stage_dir)
     run = _finished_run(stage)

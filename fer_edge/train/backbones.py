@@ -1,4 +1,5 @@
-"""Backbone registry: each entry says its input size, channels, ImageNet preprocessing and how to build it.
+"""Backbone registry: each entry says its input size, channels, ImageNet preprocessing and how to build it; the
+classifier builder, unfreezing and SavedModel export. Loading, re-heading and resizing a model: ``surgery``.
 
 Every classifier has the same shape, so later stages (re-heading, unfreezing, Grad-CAM, export) treat them alike:
 input (H, W, 1) float in [0, 1] -> preprocessing layers -> nested model "backbone" (last conv feature map)
@@ -11,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from fer_edge.errors import FerEdgeError, ModelError
+from fer_edge.errors import FerEdgeError
 from fer_edge.registry import Registry
 
 # ImageNet preprocessing modes, applied inside the model to inputs in [0, 1]:
@@ -177,24 +178,6 @@ def build_classifier(spec: Backbone, n_classes: int, weights: str = "none", inpu
     return keras.Model(inp, out, name=f"fer_{spec.name}")
 
 
-def resize_input(model: object, size: int) -> object:
-    """The same classifier taking ``size`` px faces, weights copied: every fer-edge backbone ends in global average
-    pooling, so its weights do not depend on the input size. Fine-tuning a 48 px model at 64 px (upsampled faces,
-    larger feature maps, no more parameters) gave the default model 1.3 points (results/train/compact-64)."""
-    if int(model.input_shape[1]) == size:
-        return model
-    if not model.name.startswith("fer_") or model.name[4:] not in BACKBONES:
-        raise ModelError(f"cannot resize {model.name!r}: not a fer-edge classifier")
-    spec = BACKBONES.get(model.name[4:])
-    new = build_classifier(spec, int(model.output_shape[-1]), "none", size, model.get_layer("head_dropout").rate)
-    try:
-        new.set_weights(model.get_weights())
-    except ValueError as exc:
-        raise FerEdgeError(f"{spec.name} weights depend on the input size; cannot move them to {size} px "
-                           f"({str(exc).splitlines()[0]})") from None
-    return new
-
-
 FRESH_BN_MOMENTUM = 0.99
 
 
@@ -211,33 +194,6 @@ def fresh_batchnorm(model: object) -> int:
             layer.momentum = FRESH_BN_MOMENTUM
             changed += 1
     return changed
-
-
-def rehead(model: object, n_classes: int, dropout: float = 0.4) -> object:
-    """Same model with a new softmax head of ``n_classes`` (used when a chain stage changes the class set)."""
-    import keras
-    from keras import layers
-
-    features = model.get_layer("gap").output
-    x = layers.Dropout(dropout, name="head_dropout_new")(features)
-    out = layers.Dense(n_classes, activation="softmax", name="head_new")(x)
-    new = keras.Model(model.input, out, name=model.name)
-    return new
-
-
-def load_model(path: str | Path) -> object:
-    """Load a .keras classifier; a wrong or corrupt file is one clear error."""
-    import keras
-
-    path = Path(path)
-    if path.is_dir() and (path / "model.keras").is_file():
-        path = path / "model.keras"
-    if not path.is_file():
-        raise ModelError(f"{path}: no such model file")
-    try:
-        return keras.models.load_model(path, compile=False)
-    except Exception as exc:
-        raise ModelError(f"{path}: not a readable Keras model ({type(exc).__name__}: {str(exc)[:120]})") from None
 
 
 def export_saved_model(model: object, target: str | Path) -> Path:

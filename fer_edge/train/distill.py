@@ -17,17 +17,17 @@ from fer_edge.errors import FerEdgeError
 def teacher_probabilities(path: str | Path, ds: FaceDataset) -> np.ndarray:
     """(N, K) teacher probabilities over ``ds.classes`` for every face of ``ds`` (flip-averaged, renormalized
     over the stage's classes). The teacher must know every class of the stage, by name."""
-    from fer_edge.train.backbones import load_model
+    from fer_edge.preprocess import to_model_input
+    from fer_edge.run_record import input_spec_of
     from fer_edge.train.evaluate import predict
-    from fer_edge.train.gradcam import class_names
-    from fer_edge.train.trainer import to_model_input
+    from fer_edge.train.surgery import class_names, load_model
 
     model = load_model(path)
     names = class_names(path, int(model.output_shape[-1]))
     missing = [c for c in ds.classes if c not in names]
     if missing:
         raise FerEdgeError(f"--teacher {path} has no {', '.join(missing)} output (it knows {', '.join(names)})")
-    x = to_model_input(ds.images, int(model.input_shape[1]))
+    x = to_model_input(ds.images, input_spec_of(path, int(model.input_shape[1]), int(model.input_shape[-1])))
     p = (predict(model, x) + predict(model, x[:, :, ::-1])) / 2
     p = p[:, [names.index(c) for c in ds.classes]]
     return (p / np.clip(p.sum(axis=1, keepdims=True), 1e-8, None)).astype(np.float32)

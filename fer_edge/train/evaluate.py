@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fer_edge.data.types import FaceDataset
-from fer_edge.train.trainer import to_model_input
+from fer_edge.preprocess import to_model_input
 
 
 @dataclass(frozen=True)

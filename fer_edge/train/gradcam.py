@@ -3,14 +3,15 @@ classifier, and `explain`: heat maps for face image files."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from fer_edge.errors import FerEdgeError, ModelError
-from fer_edge.labels import EMOTIONS, display
+from fer_edge.labels import display
+from fer_edge.train.plots import figure, overlay, save_figure
+from fer_edge.train.surgery import class_names, load_model
 
 
 @dataclass(frozen=True)
@@ -83,42 +84,12 @@ def gradcam(model: object, x: np.ndarray, targets: np.ndarray | None = None,
     return np.concatenate(heats).astype(np.float32), np.concatenate(probs_all)
 
 
-def overlay(face: np.ndarray, heat: np.ndarray, alpha: float = 0.45) -> np.ndarray:
-    """RGB uint8: the gray face with the JET-coloured heat map blended over it."""
-    import cv2
-
-    rgb = np.repeat(face[..., None], 3, axis=-1).astype(np.float32)
-    jet = cv2.applyColorMap(np.uint8(255 * np.clip(heat, 0, 1)), cv2.COLORMAP_JET)[..., ::-1].astype(np.float32)
-    return np.uint8(np.clip((1 - alpha) * rgb + alpha * jet, 0, 255))
-
-
-def class_names(model_path: str | Path, n: int) -> tuple[str, ...]:
-    """Class order of a model: from the run.json a fer-edge stage writes beside it, else the 8 canonical
-    emotions when the head has 8 outputs; anything else needs ``--classes``."""
-    path = Path(model_path)
-    folder = path if path.is_dir() else path.parent
-    for name in ("run.json", "report.json"):
-        meta = folder / name
-        if meta.is_file():
-            try:
-                classes = tuple(json.loads(meta.read_text()).get("classes") or ())
-            except (json.JSONDecodeError, AttributeError):
-                classes = ()
-            if len(classes) == n:
-                return classes
-    if n == len(EMOTIONS):
-        return EMOTIONS
-    raise FerEdgeError(f"{path}: cannot tell the order of its {n} classes (no run.json beside it); "
-                       "pass --classes a,b,c")
-
-
 def explain(model_path: str | Path, images: list[str | Path], classes: tuple[str, ...] | None = None,
             target: str | None = None) -> list[Explanation]:
     """Grad-CAM for each face image file (treated as a face crop, resized to the model input)."""
     import cv2
 
     from fer_edge.labels import canonical
-    from fer_edge.train.backbones import load_model
 
     model = load_model(model_path)
     k, size = int(model.output_shape[-1]), int(model.input_shape[1])
@@ -141,7 +112,9 @@ def explain(model_path: str | Path, images: list[str | Path], classes: tuple[str
         interp = cv2.INTER_AREA if img.shape[0] > size else cv2.INTER_LINEAR
         faces.append(cv2.resize(img, (size, size), interpolation=interp))
     face_arr = np.stack(faces)
-    x = (face_arr.astype(np.float32) / 255.0)[..., None]
+    from fer_edge.run_record import input_spec_of
+
+    x = input_spec_of(model_path, size).prepare(face_arr)  # as training fed it (the run record's input spec)
     targets = None if tidx is None else np.full(len(x), tidx)
     heats, probs = gradcam(model, x, targets)
     return [Explanation(str(p), f, h, pr, int(pr.argmax()) if tidx is None else tidx, classes)
@@ -150,8 +123,6 @@ def explain(model_path: str | Path, images: list[str | Path], classes: tuple[str
 
 def save_explanation(e: Explanation, path: str | Path) -> Path:
     """One PNG: the face, the heat-map overlay, and the prediction as its title."""
-    from fer_edge.train.reports import figure, save_figure
-
     fig, axes = figure(1, 2, (5.2, 2.9))
     axes[0].imshow(e.face, cmap="gray", vmin=0, vmax=255)
     axes[0].set_title(Path(e.source).name, fontsize=8)

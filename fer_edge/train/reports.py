@@ -15,27 +15,7 @@ import numpy as np
 from fer_edge import atomic
 from fer_edge.data.types import FaceDataset
 from fer_edge.labels import display
-
-
-def figure(rows: int, cols: int, size: tuple[float, float]) -> tuple[object, np.ndarray]:
-    """A Matplotlib figure on the Agg backend (no display needed) and its axes as a flat array."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(rows, cols, figsize=size, squeeze=False)
-    return fig, axes.ravel()
-
-
-def save_figure(fig: object, path: str | Path, dpi: int = 110) -> Path:
-    """Save a figure as PNG atomically and release it."""
-    import matplotlib.pyplot as plt
-
-    with atomic.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
-    return Path(path)
+from fer_edge.train.plots import figure, overlay, save_figure
 
 
 def write_history_csv(history: dict[str, list], path: str | Path) -> Path:
@@ -108,8 +88,6 @@ def plot_gradcam_grid(faces: np.ndarray, heats: np.ndarray, y_true: np.ndarray, 
                       conf: np.ndarray, classes: tuple[str, ...], path: str | Path, title: str = "",
                       cols: int = 4) -> Path:
     """Misclassified faces: each as the face and its Grad-CAM overlay, titled 'true X / pred Y 89.98%'."""
-    from fer_edge.train.gradcam import overlay
-
     n = len(faces)
     if n == 0:
         fig, axes = figure(1, 1, (4, 1.5))

@@ -15,8 +15,10 @@ import numpy as np
 from fer_edge import atomic
 from fer_edge.data.types import FaceDataset
 from fer_edge.errors import FerEdgeError
+from fer_edge.preprocess import to_model_input  # also reached here by older callers
 from fer_edge.train import distribute, precision
-from fer_edge.train.backbones import BACKBONES, build_classifier, rehead, resize_input, unfreeze
+from fer_edge.train.backbones import BACKBONES, build_classifier, unfreeze
+from fer_edge.train.surgery import rehead, resize_input, start_model
 
 
 @dataclass(frozen=True)
@@ -95,20 +97,6 @@ def class_weights(labels: np.ndarray, n_classes: int, mode: str) -> np.ndarray:
     else:
         raise FerEdgeError(f"unknown class weighting {mode!r}; choose none, sqrt or balanced")
     return w / max(float((w[labels]).mean()), 1e-8)
-
-
-def to_model_input(images: np.ndarray, size: int) -> np.ndarray:
-    """uint8 (N, H, W, C) -> float32 (N, size, size, 1) gray in [0, 1], as every fer-edge model takes."""
-    import cv2
-
-    out = np.empty((len(images), size, size, 1), dtype=np.float32)
-    for i, img in enumerate(images):
-        g = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY) if img.shape[-1] == 3 else img[..., 0]
-        if g.shape != (size, size):
-            interp = cv2.INTER_AREA if g.shape[0] > size else cv2.INTER_LINEAR
-            g = cv2.resize(g, (size, size), interpolation=interp)
-        out[i, ..., 0] = g / 255.0
-    return out
 
 
 def targets(ds: FaceDataset, soft: bool, smoothing: float) -> np.ndarray:
@@ -426,11 +414,9 @@ def _initial_model(spec: object, cfg: StageConfig, classes: tuple[str, ...], siz
     if init is None:
         return build_classifier(spec, len(classes), weights, size, cfg.dropout)
     if isinstance(init, (str, Path)):  # a checkpoint: its head is rebuilt when its class names differ
-        from fer_edge.train.chain import start_model
-
         init = start_model(init, classes, cfg.dropout, cfg.seed)[0]
     elif int(init.output_shape[-1]) != len(classes):
-        init = rehead(init, len(classes), cfg.dropout)
+        init = rehead(init, classes, cfg.dropout)  # a model in memory: no class names, every row fresh
     return resize_input(init, size)  # a 48 px model fine-tuned at --input-size 64: same weights, new input
 
 

@@ -79,7 +79,11 @@ class ServeApp:
     def _authorized(self, request: web.Request) -> bool:
         header = request.headers.get("Authorization", "")
         given = header[7:].strip() if header[:7].lower() == "bearer " else request.query.get("token", "")
-        return bool(given) and hmac.compare_digest(given.encode(), str(self.token).encode())
+        try:  # a header of bytes that are not UTF-8 arrives as surrogates: not the token, never an error
+            given_bytes = given.encode()
+        except UnicodeError:
+            return False
+        return bool(given) and hmac.compare_digest(given_bytes, str(self.token).encode())
 
     def _worker(self, request: web.Request) -> CameraWorker:
         worker = self.workers.get(request.match_info["camera"])

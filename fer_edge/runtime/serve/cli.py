@@ -8,9 +8,7 @@ import sys
 import click
 
 from fer_edge.errors import FerEdgeError
-from fer_edge.runtime.backends import BACKENDS
-from fer_edge.runtime.cli_options import pipeline_options
-from fer_edge.runtime.options import DEFAULTS as D
+from fer_edge.runtime.cli_options import capture_options, model_options, pipeline_options
 
 INSTALL = 'pip install "fer-edge[serve]"'
 
@@ -41,13 +39,8 @@ INSTALL = 'pip install "fer-edge[serve]"'
               help="Seconds between per-camera summaries.")
 @click.option("--mqtt-discovery/--no-mqtt-discovery", default=True, show_default=True,
               help="Publish Home Assistant MQTT discovery configs.")
-@click.option("--model", "bundle", default=None, metavar="BUNDLE", help="Bundle folder (default: the bundled model).")
-@click.option("--backend", type=click.Choice(["auto", *BACKENDS.names()]), default="auto", show_default=True)
-@click.option("--threads", type=click.IntRange(1, 64), default=None, help="Inference threads per camera.")
+@model_options
 @pipeline_options
-@click.option("--overlap/--no-overlap", default=D.overlap, show_default=True,
-              help="Classify a frame while the next is read and detected.")
-@click.option("--flip-tta", is_flag=True, help="Also classify each face's mirror image and average.")
 @click.option("--stale", "stale_s", type=click.FloatRange(0.5), default=10.0, show_default=True, metavar="S",
               help="/healthz: a camera without a frame for S seconds is down.")
 @click.option("-v", "--verbose", is_flag=True, help="Log every camera event (failures are always logged).")
@@ -55,7 +48,7 @@ def serve(cameras: tuple[int, ...], sources: tuple[str, ...], host: str, port: i
           redact: bool, stream_fps: float, pace: bool, loop: bool, mqtt: str | None, mqtt_ca: str | None,
           mqtt_interval: float, mqtt_discovery: bool, bundle: str | None, backend: str, threads: int | None,
           precision: str | None, detector: str, detector_model: str | None, smooth: float, every: int,
-          min_face: int, max_faces: int, size: str | None, latest: bool, overlap: bool, flip_tta: bool,
+          min_face: int, max_faces: int, size: tuple[int, int] | None, latest: bool, overlap: bool, flip_tta: bool,
           stale_s: float, verbose: bool) -> int:
     """Serve one or more cameras: dashboard, JSON, events, metrics and MQTT, on a headless device.
 
@@ -79,22 +72,14 @@ def serve(cameras: tuple[int, ...], sources: tuple[str, ...], host: str, port: i
     if redact and not stream:
         raise FerEdgeError("--redact blurs the served images: add --stream (or drop --redact)")
     from fer_edge.runtime.pipeline import Pipeline
-    from fer_edge.runtime.serve.options import ServeOptions, parse_cameras
+    from fer_edge.runtime.serve.options import ServeOptions, bind_address, parse_cameras
     from fer_edge.runtime.serve.server import serve as serve_
 
-    source_options = {}
-    if size is not None:
-        if not cameras:
-            raise FerEdgeError("--size applies to --camera only")
-        try:
-            w, h = (int(v) for v in size.lower().split("x"))
-        except ValueError:
-            raise FerEdgeError(f"--size {size!r} is not WIDTHxHEIGHT, e.g. 640x480") from None
-        source_options = {"width": w, "height": h}
+    source_options = capture_options(size, cameras=bool(cameras))
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(message)s")
-    options = ServeOptions(cameras=parse_cameras(cameras, sources), host=host, port=port, token=token, stream=stream,
-                           redact=redact, stream_fps=stream_fps, stale_s=stale_s, pace=pace, loop=loop,
+    options = ServeOptions(cameras=parse_cameras(cameras, sources), host=bind_address(host), port=port, token=token,
+                           stream=stream, redact=redact, stream_fps=stream_fps, stale_s=stale_s, pace=pace, loop=loop,
                            latest=latest, overlap=overlap, source_options=source_options, mqtt=mqtt,
                            mqtt_options={"ca": mqtt_ca, "interval": mqtt_interval, "discovery": mqtt_discovery})
 

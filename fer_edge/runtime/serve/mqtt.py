@@ -46,15 +46,22 @@ class MqttConfig:
     @classmethod
     def parse(cls, url: str, ca: str | None = None, interval: float = 10.0, discovery: bool = True,
               **kwargs: Any) -> MqttConfig:
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError:  # urllib's "Invalid IPv6 URL"
+            raise FerEdgeError("--mqtt: unbalanced [ ] in the broker address (an IPv6 broker is written "
+                               "mqtt://[::1]:1883/prefix)") from None
         if parts.scheme not in ("mqtt", "mqtts"):
             raise FerEdgeError("--mqtt takes mqtt://[user:pass@]host[:port]/prefix (or mqtts:// for TLS)")
         if not parts.hostname:
             raise FerEdgeError("--mqtt: no broker host in the URL")
         try:
-            port = parts.port or (8883 if parts.scheme == "mqtts" else 1883)
-        except ValueError:
-            raise FerEdgeError("--mqtt: the port is not a number") from None
+            given = parts.port
+        except ValueError:  # not a number, or outside 0-65535
+            given = 0
+        if given == 0:
+            raise FerEdgeError("--mqtt: the broker port must be a number from 1 to 65535 (e.g. mqtt://broker:1883/p)")
+        port = given or (8883 if parts.scheme == "mqtts" else 1883)
         prefix = parts.path.strip("/") or "fer-edge"
         if parts.query or parts.fragment or "#" in url or not re.fullmatch(r"[\w./-]+", prefix):
             raise FerEdgeError(f"--mqtt: topic prefix {prefix!r} may hold letters, digits, _ - . / only")

@@ -10,19 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from fer_edge.errors import FerEdgeError
-
-try:  # the project's one credential-redaction function, where this version has it
-    from fer_edge.redact import redact as _redact_credentials
-except ImportError:  # pragma: no cover - older tree
-    from fer_edge.runtime.sources.stream import _redact_credentials
+from fer_edge.redact import redact  # the project's one credential redaction, used by every serve module
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
 LOCAL_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
-
-
-def redact(text: str) -> str:
-    """Credentials in any URL inside ``text`` replaced by ``***`` (pages, logs, metrics, MQTT never show them)."""
-    return _redact_credentials(str(text))
 
 
 @dataclass(frozen=True)
@@ -68,13 +59,41 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def bind_address(host: str) -> str:
+    """The address to bind: a bracketed IPv6 address (``[::1]``, as in URLs) without its brackets; unbalanced
+    brackets, or brackets around something else, are refused."""
+    if not (host.startswith("[") or host.endswith("]")):
+        return host
+    inner = host[1:-1] if len(host) > 2 and host.startswith("[") and host.endswith("]") else ""
+    try:
+        ipaddress.IPv6Address(inner)
+    except ValueError:
+        raise FerEdgeError(f"--host {host!r}: brackets hold an IPv6 address, e.g. [::1] (or give it bare: ::1)"
+                           ) from None
+    return inner
+
+
+def url_host(host: str) -> str:
+    """``host`` as written in a URL (an IPv6 address in brackets)."""
+    return f"[{host}]" if ":" in host else host
+
+
+def new_token() -> str:
+    """A random token for ``--token auto`` and `fer-edge deploy --serve` (32 URL-safe characters)."""
+    return secrets.token_urlsafe(24)
+
+
 def check_token(host: str, token: str | None) -> tuple[str | None, bool]:
     """The token to require and whether it was generated. Any non-loopback bind needs one: ``--token T``, or
-    ``--token auto`` to generate one (printed once)."""
+    ``--token auto`` to generate one (printed once). A token with spaces around it could never be sent (the
+    Authorization header is stripped), so it is refused."""
     if token is not None and token.strip() == "":
         raise FerEdgeError("--token is empty")
     if token == "auto":
-        return secrets.token_urlsafe(18), True
+        return new_token(), True
+    if token is not None and token != token.strip():
+        raise FerEdgeError("--token starts or ends with whitespace, which an Authorization header cannot carry: "
+                           "remove it")
     if token is not None and len(token) < 8:
         raise FerEdgeError("--token must be at least 8 characters (or --token auto to generate one)")
     if token is None and not is_loopback(host):

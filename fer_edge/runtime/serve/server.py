@@ -22,7 +22,7 @@ from fer_edge.runtime.serve.app import ServeApp
 from fer_edge.runtime.serve.camera import CameraWorker
 from fer_edge.runtime.serve.hub import Hub
 from fer_edge.runtime.serve.metrics import ServeCollector, make_registry
-from fer_edge.runtime.serve.options import ServeOptions, check_token, redact
+from fer_edge.runtime.serve.options import ServeOptions, check_token, redact, url_host
 from fer_edge.runtime.sources import Frame
 from fer_edge.runtime.types import FrameResult
 
@@ -105,7 +105,7 @@ async def _main(options: ServeOptions, token: str | None, generated: bool, pipel
         await runner.cleanup()
         raise FerEdgeError(f"cannot listen on {options.host}:{options.port}: {exc.strerror or exc}") from None
     port = runner.addresses[0][1] if runner.addresses else options.port
-    host = f"[{options.host}]" if ":" in options.host else options.host
+    host = url_host(options.host)
     url = f"http://{host}:{port}/"
     echo(f"serving {len(workers)} camera(s) on {url} ({'token required' if token else 'no token'}; "
          f"stream {'on' if options.stream else 'off'}{', faces blurred' if options.redact else ''})")

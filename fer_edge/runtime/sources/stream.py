@@ -29,7 +29,7 @@ class StreamSource(ReconnectingCapture):
         return bool(_URL.match(str(spec)))
 
     def describe(self) -> str:
-        return f"stream {_redact_credentials(self.spec)}"
+        return f"stream {redact(self.spec)}"
 
     def not_found(self) -> str:
         return f"{self.describe()} cannot be opened (unreachable, wrong URL or unsupported format)"
@@ -37,8 +37,3 @@ class StreamSource(ReconnectingCapture):
     def _capture(self) -> cv2.VideoCapture:
         params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, self.timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, self.timeout_ms]
         return cv2.VideoCapture(self.spec, cv2.CAP_FFMPEG, params)
-
-
-def _redact_credentials(url: str) -> str:
-    """rtsp://user:pass@host -> rtsp://***@host (never print passwords); the one rule of ``fer_edge.redact``."""
-    return redact(url)
