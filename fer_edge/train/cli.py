@@ -13,13 +13,9 @@ import click
 
 from fer_edge.cli import UserError
 from fer_edge.errors import FerEdgeError
-from fer_edge.train.backbones import BACKBONES
-from fer_edge.train.config import STAGES
-from fer_edge.train.distribute import DISTRIBUTE
-from fer_edge.train.precision import PRECISIONS
-from fer_edge.train.trainer import AUGMENT_LEVELS, StageConfig
-
-_D = StageConfig()
+from fer_edge.train.cli_options import setting_options
+from fer_edge.train.config import ChainConfig
+from fer_edge.train.settings import cli_settings
 
 
 class _OneLineCommand(click.Command):
@@ -68,65 +64,13 @@ def _pairs(values: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-OPTION_KEYS = ("backbone", "backbones", "chain", "out", "weights", "epochs", "fold_epochs", "batch_size", "lr",
-               "input_size", "soft_labels", "class_weight", "augment", "adversarial", "adv_epsilon", "folds",
-               "val_fraction", "limit", "resume", "seed", "keep_fold_models", "precision", "swa", "teacher",
-               "teacher_weight", "distribute")
+OPTION_KEYS = tuple(s.name for s in cli_settings(ChainConfig) if s.name != "data")  # --data NAME=PATH merges
 
 
 @click.command("train", cls=_OneLineCommand)
-@click.option("--backbone", type=click.Choice(BACKBONES.names(), case_sensitive=False), default="compact",
-              show_default=True, help="Backbone to train (see the list).")
-@click.option("--backbones", metavar="A,B,C", help="Run a grid of backbones (comma list); writes OUT/summary.md.")
-@click.option("--chain", default="ferplus", show_default=True, metavar="STAGES",
-              help=f"Stages in order, comma-separated, from: {', '.join(STAGES.names())}.")
-@click.option("--data", multiple=True, metavar="NAME=PATH",
-              help="Dataset folder of a stage (default: $FER_EDGE_DATA/<name>, then ../shared/data/<name>).")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), metavar="FILE",
               help="Settings from a .json/.yaml file (same keys, plus per-stage 'stages:'); options given here win.")
-@click.option("--out", type=click.Path(file_okay=False), metavar="DIR", help="Run folder, e.g. runs/compact.")
-@click.option("--weights", default="none", show_default=True, metavar="imagenet|none|PATH",
-              help="Start of the first stage: ImageNet weights, random, or a .keras model (e.g. a FERPlus run).")
-@click.option("--epochs", type=click.IntRange(min=1), default=_D.epochs, show_default=True,
-              help="Epochs per stage (the model handed on).")
-@click.option("--fold-epochs", type=click.IntRange(min=1), default=None,
-              help="Epochs per cross-validation fold  [default: min(epochs, 10)].")
-@click.option("--batch-size", type=click.IntRange(min=1), default=_D.batch_size, show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=_D.lr, show_default=True)
-@click.option("--input-size", type=click.IntRange(min=8), default=None, help="Input side in px  [default: backbone's].")
-@click.option("--soft-labels/--hard-labels", default=_D.soft_labels, show_default=True,
-              help="Train on FERPlus vote distributions, or on majority labels.")
-@click.option("--class-weight", type=click.Choice(["none", "sqrt", "balanced"]), default=_D.class_weight,
-              show_default=True)
-@click.option("--augment", type=click.Choice(AUGMENT_LEVELS), default=_D.augment, show_default=True,
-              help="heavy: flip, rotate 30, shift/shear/zoom 20%, brightness x0.2-1.2; strong: milder, plus "
-                   "contrast and erasing; light: flip and small shift.")
-@click.option("--adversarial", type=click.FloatRange(min=0), default=_D.adversarial, show_default=True,
-              help="Weight of the loss on FGSM neighbours (0 = off).")
-@click.option("--adv-epsilon", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=_D.adv_epsilon,
-              show_default=True, help="FGSM step (input range [0, 1]); also the epsilon of the reported FGSM accuracy.")
-@click.option("--swa", type=click.IntRange(min=0), default=_D.swa, show_default=True, metavar="N",
-              help="Average the weights of the last N epochs (BatchNorm recomputed); kept if it validates better. "
-                   "The N epochs stay in ckpt/swa/ for fer-edge average.")
-@click.option("--teacher", default=_D.teacher, metavar="PATH",
-              help="Distill: a stronger .keras model's flip-averaged predictions join the training targets; "
-                   "several paths separated by commas = their ensemble's mean.")
-@click.option("--teacher-weight", type=click.FloatRange(0, 1), default=_D.teacher_weight, show_default=True,
-              help="Share of the teacher's predictions in the targets.")
-@click.option("--precision", type=click.Choice(PRECISIONS), default=_D.precision, show_default=True,
-              help="auto = mixed_float16 where a GPU is seen, else float32 (models are saved as float32).")
-@click.option("--distribute", type=click.Choice(DISTRIBUTE), default="auto", show_default=True,
-              help="tf.distribute: mirrored = this host's GPUs, multiworker = the hosts in TF_CONFIG, auto = "
-                   "multiworker with a TF_CONFIG cluster, mirrored with 2+ GPUs, else none. --batch-size is per "
-                   "replica; the LR is scaled by sqrt(replicas).")
-@click.option("--folds", type=click.IntRange(min=2), default=None,
-              help="Subject folds for CV stages  [default: 10 for CK+, leave-one-subject-out for JAFFE].")
-@click.option("--val-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.1,
-              show_default=True, help="Share of training subjects held out for validation.")
-@click.option("--limit", type=click.IntRange(min=10), default=None, help="At most N faces per split (quick runs).")
-@click.option("--resume", is_flag=True, help="Continue a stopped run: finished stages/folds are reused.")
-@click.option("--seed", type=int, default=_D.seed, show_default=True)
-@click.option("--keep-fold-models", is_flag=True, help="Keep each fold's model and checkpoints.")
+@setting_options(ChainConfig)  # one option per setting of ChainConfig and StageConfig (fer_edge/train/settings.py)
 @click.pass_context
 def train(ctx: click.Context, config_file: str | None, data: tuple[str, ...], **options: object) -> None:
     """Train BACKBONE(S) through the chain of datasets, each stage from the previous stage's best model.

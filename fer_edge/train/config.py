@@ -1,21 +1,20 @@
-"""What a `fer-edge train` run decides: the chain stages (datasets and how each is scored), the ChainConfig,
-and reading it from CLI options and/or a .json/.yaml file."""
+"""What a `fer-edge train` run decides: the chain stages (datasets and how each is scored), the ChainConfig
+(its fields are settings, declared as in fer_edge.train.settings), and reading it from CLI options and/or a
+.json/.yaml file."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from fer_edge.errors import FerEdgeError
 from fer_edge.registry import Registry
-from fer_edge.train.adversarial import check as check_adversarial
 from fer_edge.train.backbones import BACKBONES, resolve_weights
 from fer_edge.train.distill import teacher_paths
 from fer_edge.train.distribute import DISTRIBUTE
-from fer_edge.train.precision import PRECISIONS
-from fer_edge.train.trainer import Phase, StageConfig
+from fer_edge.train.settings import StageConfig, check_values, file_settings, names, setting, stage_keys
 
 PROTOCOLS = {
     "official": "official test split",
@@ -45,30 +44,41 @@ for _s in (
 ):
     STAGES.add(_s.name, _s)
 
-STAGE_KEYS = {f.name for f in fields(StageConfig)} - {"weights", "backbone"}
-EXTRA_STAGE_KEYS = {"fold_epochs", "folds"}
-
 
 @dataclass(frozen=True)
 class ChainConfig:
     """Everything a `fer-edge train` run decides. ``stage`` holds the per-stage training defaults, ``stages``
-    per-dataset overrides of them (e.g. {"jaffe": {"lr": 1e-4, "fold_epochs": 5}})."""
+    per-dataset overrides of them (e.g. {"jaffe": {"lr": 1e-4, "fold_epochs": 5}}). Saved into run.json and
+    chain.json, so field names and defaults stay as they are."""
 
-    out: str
-    chain: tuple[str, ...] = ("ferplus",)
-    backbones: tuple[str, ...] = ("compact",)
-    weights: str = "none"                         # imagenet | none | PATH (.keras) for the first stage
-    stage: StageConfig = field(default_factory=StageConfig)
-    stages: Mapping[str, Mapping] = field(default_factory=dict)
-    data: Mapping[str, str] = field(default_factory=dict)
-    folds: int | None = None                      # k for CV stages (JAFFE: leave-one-subject-out unless set)
-    fold_epochs: int | None = None                # epochs per fold; default min(epochs, 10)
-    val_fraction: float = 0.1                     # share of training subjects held out for validation
-    limit: int | None = None                      # at most this many faces per split (quick runs)
-    gradcam_faces: int = 16
-    resume: bool = False
-    keep_fold_models: bool = False
-    distribute: str = "auto"                      # auto | none | mirrored | multiworker (fer_edge.train.distribute)
+    out: str = setting(help="Run folder, e.g. runs/compact.", metavar="DIR", folder=True)
+    chain: tuple[str, ...] = setting(("ferplus",), "Stages in order, comma-separated, from: "
+                                     f"{', '.join(STAGES.names())}.", metavar="STAGES", choices=STAGES)
+    backbones: tuple[str, ...] = setting(("compact",), "Run a grid of backbones (comma list); writes "
+                                         "OUT/summary.md.", metavar="A,B,C", choices=BACKBONES, cli_default=None)
+    weights: str = setting("none", "Start of the first stage: ImageNet weights, random, or a .keras model (e.g. a "
+                           "FERPlus run).", metavar="imagenet|none|PATH")
+    stage: StageConfig = setting(  # noqa: RUF009 (a dataclasses.field with its default_factory)
+        help="The settings every stage shares (each its own option and key).", default_factory=StageConfig,
+        file=False)
+    stages: Mapping[str, Mapping] = setting(help="Per-stage overrides of them, e.g. {jaffe: {lr: 0.0001, "
+                                            "fold_epochs: 5}} (config file only).", default_factory=dict, cli=False)
+    data: Mapping[str, str] = setting(help="Dataset folder of a stage (default: $FER_EDGE_DATA/<name>, then "
+                                      "../shared/data/<name>).", metavar="NAME=PATH", default_factory=dict)
+    folds: int | None = setting(None, "Subject folds for CV stages.", low=2, per_stage=True,
+                                default_text="10 for CK+, leave-one-subject-out for JAFFE")
+    fold_epochs: int | None = setting(None, "Epochs per cross-validation fold.", low=1, per_stage=True,
+                                      default_text="min(epochs, 10)")
+    val_fraction: float = setting(0.1, "Share of training subjects held out for validation.", low=0, high=1,
+                                  low_open=True, high_open=True)
+    limit: int | None = setting(None, "At most N faces per split (quick runs).", low=10, unit="faces")
+    gradcam_faces: int = setting(16, "Faces in each stage's Grad-CAM grid of confident mistakes.", low=1)
+    resume: bool = setting(False, "Continue a stopped run: finished stages/folds are reused.")
+    keep_fold_models: bool = setting(False, "Keep each fold's model and checkpoints.")
+    distribute: str = setting("auto", "tf.distribute: mirrored = this host's GPUs, multiworker = the hosts in "
+                              "TF_CONFIG, auto = multiworker with a TF_CONFIG cluster, mirrored with 2+ GPUs, else "
+                              "none. --batch-size is per replica; the LR is scaled by sqrt(replicas).",
+                              choices=DISTRIBUTE)
 
     def validate(self) -> None:
         """Every option checked up front, each problem one clear line."""
@@ -94,43 +104,20 @@ class ChainConfig:
             if bad:
                 raise FerEdgeError(f"stage {name}: unknown setting(s) {', '.join(sorted(bad))}; "
                                    f"valid: {', '.join(sorted(STAGE_KEYS | EXTRA_STAGE_KEYS))}")
+            for key, value in over.items():
+                FILE_SETTINGS[key].check(value, f"stage {name}: ")
         if self.weights not in ("none", "imagenet"):
             if len(self.backbones) > 1:
                 raise FerEdgeError("--weights PATH starts one backbone; it cannot be combined with --backbones a,b")
             if not Path(self.weights).exists():
                 raise FerEdgeError(f"--weights {self.weights}: no such model file "
                                    "(use imagenet, none or a .keras path)")
-        if self.folds is not None and self.folds < 2:
-            raise FerEdgeError(f"--folds must be at least 2, got {self.folds}")
-        if not 0 < self.val_fraction < 1:
-            raise FerEdgeError(f"--val-fraction must be in (0, 1), got {self.val_fraction}")
-        if self.distribute not in DISTRIBUTE:
-            raise FerEdgeError(f"--distribute: choose one of {', '.join(DISTRIBUTE)}, got {self.distribute!r}")
-        if self.limit is not None and self.limit < 10:
-            raise FerEdgeError(f"--limit must be at least 10 faces, got {self.limit}")
+        check_values(self)  # every setting among its choices and inside its range, the shared stage ones too
         for name in self.chain:
             c = self.stage_config(name)
-            if c.epochs < 1 or c.batch_size < 1 or c.lr <= 0:
-                raise FerEdgeError(f"stage {name}: epochs and batch size must be >= 1 and lr > 0")
-            if c.class_weight not in ("none", "sqrt", "balanced"):
-                raise FerEdgeError(f"stage {name}: class weighting must be none, sqrt or balanced")
-            if c.schedule not in ("cosine", "plateau"):
-                raise FerEdgeError(f"stage {name}: schedule must be cosine or plateau")
-            if c.plateau_patience < 1 or not 0 < c.plateau_factor < 1 or c.min_lr < 0 or c.weight_decay < 0:
-                raise FerEdgeError(f"stage {name}: plateau_patience must be >= 1, plateau_factor in (0, 1), "
-                                   "min_lr and weight_decay >= 0")
-            check_adversarial(c.adversarial, c.adv_epsilon)
-            if c.swa < 0:
-                raise FerEdgeError(f"stage {name}: --swa must be 0 (off) or a number of epochs, got {c.swa}")
             for t in teacher_paths(c.teacher):
                 if not Path(t).is_file():
                     raise FerEdgeError(f"--teacher {t}: no such model file")
-            if not 0 <= c.teacher_weight <= 1:
-                raise FerEdgeError(f"stage {name}: --teacher-weight must be in [0, 1], got {c.teacher_weight}")
-            if c.precision not in PRECISIONS:
-                raise FerEdgeError(f"stage {name}: unknown precision {c.precision!r}; choose {', '.join(PRECISIONS)}")
-            if self.fold_epochs_for(name) < 1:
-                raise FerEdgeError(f"stage {name}: fold epochs must be >= 1")
         for b in self.backbones:
             spec = BACKBONES.get(b)
             size = self.stage.input_size or spec.input_size
@@ -162,8 +149,10 @@ class ChainConfig:
         return json.loads(json.dumps(asdict(self)))
 
 
-CHAIN_KEYS = {f.name for f in fields(ChainConfig)} - {"stage"}
-FILE_KEYS = CHAIN_KEYS | STAGE_KEYS | {"backbone"}
+FILE_SETTINGS = file_settings(ChainConfig)       # every config-file key, the shared stage settings' included
+FILE_KEYS = set(FILE_SETTINGS)
+STAGE_KEYS = stage_keys(StageConfig)             # what a stage may override under stages: ...
+EXTRA_STAGE_KEYS = stage_keys(ChainConfig)       # ... including these chain settings (folds, fold_epochs)
 
 
 def read_config_file(path: str | Path) -> dict:
@@ -198,50 +187,11 @@ def read_config_file(path: str | Path) -> dict:
     return data
 
 
-_TYPES = {"input_size": int, "fold_epochs": int, "folds": int, "limit": int, "gradcam_faces": int,
-          "val_fraction": float, "resume": bool, "keep_fold_models": bool, "out": str, "weights": str,
-          "distribute": str}
-
-
-def _phases(value: object) -> tuple[Phase, ...] | None:
-    """Explicit phases: Phase objects or mappings {name, unfreeze, lr, epochs}."""
-    if value is None:
-        return None
-    try:
-        out = tuple(p if isinstance(p, Phase) else Phase(str(p["name"]), float(p["unfreeze"]), float(p["lr"]),
-                                                          int(p["epochs"])) for p in value)
-    except (TypeError, KeyError, ValueError):
-        raise FerEdgeError("phases must be a list of {name, unfreeze, lr, epochs}") from None
-    if not out or any(p.epochs < 1 or p.lr <= 0 or not 0 <= p.unfreeze <= 1 for p in out):
-        raise FerEdgeError("phases need epochs >= 1, lr > 0 and unfreeze in [0, 1]")
-    return out
-
-
-def _coerce(key: str, value: object) -> object:
-    """A setting from a file as the type StageConfig uses (so "5" and 5 both work; "yes" for a number does not)."""
-    if key == "phases":
-        return _phases(value)
-    default = getattr(StageConfig(), key, None)
-    kind = _TYPES.get(key) or (type(default) if default is not None else None)
-    if kind is None or value is None or isinstance(value, kind):
-        return value
-    try:
-        if kind is bool:
-            if str(value).lower() in ("true", "1", "yes", "on"):
-                return True
-            if str(value).lower() in ("false", "0", "no", "off"):
-                return False
-            raise ValueError
-        return kind(value)
-    except (TypeError, ValueError):
-        raise FerEdgeError(f"setting {key}: expected {kind.__name__}, got {value!r}") from None
-
-
-def _names(value: object) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    items = value.split(",") if isinstance(value, str) else list(value)
-    return tuple(str(v).strip().lower() for v in items if str(v).strip())
+def _coerce(key: str, value: object, where: str = "") -> object:
+    """A setting from a file or the command line as its field's type, checked (so "5" and 5 both work; "yes" for a
+    number does not); an unknown key's value is left for the unknown-key check."""
+    s = FILE_SETTINGS.get(key)
+    return value if s is None else s.coerce(value, where)
 
 
 def config_from_settings(settings: Mapping[str, object]) -> ChainConfig:
@@ -249,7 +199,9 @@ def config_from_settings(settings: Mapping[str, object]) -> ChainConfig:
     s = dict(settings)
     if s.get("backbones") and s.get("backbone"):
         raise FerEdgeError("give --backbone or --backbones, not both")
-    backbones = _names(s.pop("backbones", None)) or _names(s.pop("backbone", None) or "compact")
+    backbones = _coerce("backbones", s.pop("backbones", None))
+    if not backbones:
+        backbones = (_coerce("backbone", s.pop("backbone", None) or "compact"),)
     s.pop("backbone", None)
     if not s.get("out"):
         raise FerEdgeError("--out is required (the run folder, e.g. runs/compact)")
@@ -265,10 +217,12 @@ def config_from_settings(settings: Mapping[str, object]) -> ChainConfig:
     if not isinstance(stages, Mapping) or not all(isinstance(v, Mapping) for v in stages.values()):
         raise FerEdgeError("stages must map stage names to settings, e.g. {jaffe: {lr: 0.0001}}")
     kw = {k: _coerce(k, v) for k, v in s.items() if v is not None}
-    kw["chain"] = _names(kw.get("chain", "ferplus"))
+    kw["chain"] = names(kw.get("chain", "ferplus"))
+    per_stage = STAGE_KEYS | EXTRA_STAGE_KEYS
     try:
         cfg = ChainConfig(backbones=backbones, stage=stage, data={str(k).lower(): str(v) for k, v in data.items()},
-                          stages={str(k).lower(): {str(a): _coerce(str(a), b) for a, b in v.items()}
+                          stages={str(k).lower(): {str(a): _coerce(str(a), b, f"stage {str(k).lower()}: ")
+                                                   if str(a) in per_stage else b for a, b in v.items()}
                                   for k, v in stages.items()}, **kw)
     except TypeError as exc:
         raise FerEdgeError(f"bad chain setting: {exc}") from None

@@ -18,63 +18,9 @@ from fer_edge.errors import FerEdgeError
 from fer_edge.preprocess import to_model_input  # also reached here by older callers
 from fer_edge.train import distribute, precision
 from fer_edge.train.backbones import BACKBONES, build_classifier, unfreeze
+from fer_edge.train.settings import AUGMENT_LEVELS as AUGMENT_LEVELS  # StageConfig and its choices moved there
+from fer_edge.train.settings import CLASS_WEIGHTS, SCHEDULES, Phase, StageConfig, augment_level
 from fer_edge.train.surgery import rehead, resize_input, start_model
-
-
-@dataclass(frozen=True)
-class Phase:
-    """One phase of a stage: how much of the backbone trains, at which learning rate, for how long."""
-
-    name: str
-    unfreeze: float
-    lr: float
-    epochs: int
-
-
-@dataclass(frozen=True)
-class StageConfig:
-    """Everything that decides one stage's training. Saved into run.json."""
-
-    backbone: str = "compact"
-    input_size: int | None = None
-    weights: str = "none"            # imagenet | none | PATH of a .keras model to start from
-    epochs: int = 30
-    batch_size: int = 64
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    schedule: str = "cosine"         # cosine | plateau
-    plateau_patience: int = 3        # plateau: epochs without a lower val_loss before the LR is multiplied...
-    plateau_factor: float = 0.5      # ...by this factor
-    min_lr: float = 1e-6             # plateau: the LR never goes below this
-    soft_labels: bool = True         # train on vote distributions where the dataset has them
-    class_weight: str = "none"       # none | sqrt | balanced
-    label_smoothing: float = 0.0
-    augment: str = "strong"          # heavy | strong | light (flip, small shift: a last polishing run) | none
-    patience: int = 10
-    dropout: float = 0.4
-    seed: int = 0
-    phases: tuple[Phase, ...] | None = None
-    adversarial: float = 0.0         # weight of the FGSM-neighbour loss (0 = off); see fer_edge.train.adversarial
-    adv_epsilon: float = 0.02        # FGSM step in [0, 1] input units
-    precision: str = "auto"          # auto (mixed_float16 on a GPU) | float32 | mixed_float16 | mixed_bfloat16
-    swa: int = 0                     # average the weights of the last N epochs (0 = off); kept if it validates better
-    teacher: str = ""                # PATH of a stronger .keras model whose predictions join the targets ("" = none)
-    teacher_weight: float = 0.5      # share of the teacher's predictions in the training targets
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "augment", augment_level(self.augment))
-
-    def resolved_phases(self, transfer: bool) -> tuple[Phase, ...]:
-        """From scratch: one phase, all layers. Transfer: head only, then the top blocks, then all, LR /10 each."""
-        if self.phases:
-            return self.phases
-        if not transfer:
-            return (Phase("all", 1.0, self.lr, self.epochs),)
-        head = max(1, self.epochs // 5)
-        top = max(1, (self.epochs - head) // 2)
-        return (Phase("head", 0.0, self.lr, head),
-                Phase("top", 0.3, self.lr / 10, top),
-                Phase("all", 1.0, self.lr / 100, max(1, self.epochs - head - top)))
 
 
 @dataclass
@@ -95,7 +41,7 @@ def class_weights(labels: np.ndarray, n_classes: int, mode: str) -> np.ndarray:
         inv = np.where(counts > 0, counts.max() / np.clip(counts, 1, None), 0.0)
         w = np.sqrt(inv) if mode == "sqrt" else inv
     else:
-        raise FerEdgeError(f"unknown class weighting {mode!r}; choose none, sqrt or balanced")
+        raise FerEdgeError(f"unknown class weighting {mode!r}; choose {', '.join(CLASS_WEIGHTS)}")
     return w / max(float((w[labels]).mean()), 1e-8)
 
 
@@ -106,19 +52,6 @@ def targets(ds: FaceDataset, soft: bool, smoothing: float) -> np.ndarray:
     if smoothing:
         y = y * (1 - smoothing) + smoothing / k
     return y.astype(np.float32)
-
-
-AUGMENT_LEVELS = ("heavy", "strong", "light", "none")
-
-
-def augment_level(value: object) -> str:
-    """An ``augment`` setting as one of AUGMENT_LEVELS; True and False (older configs) read as strong and none."""
-    text = str(value).lower()
-    level = {"true": "strong", "yes": "strong", "on": "strong", "false": "none", "no": "none", "off": "none"}.get(
-        text, text)
-    if level not in AUGMENT_LEVELS:
-        raise FerEdgeError(f"augment: expected one of {', '.join(AUGMENT_LEVELS)}, got {value!r}")
-    return level
 
 
 def augmenter(seed: int, level: str = "strong") -> object:
@@ -210,7 +143,7 @@ def _lr_schedule(cfg: StageConfig, phase: Phase, steps: int, plateau: dict | Non
     if cfg.schedule == "plateau":
         return float(plateau["lr"]) if plateau and plateau.get("phase") == phase.name else phase.lr
     if cfg.schedule != "cosine":
-        raise FerEdgeError(f"unknown schedule {cfg.schedule!r}; choose cosine or plateau")
+        raise FerEdgeError(f"unknown schedule {cfg.schedule!r}; choose {' or '.join(SCHEDULES)}")
     total = max(1, phase.epochs * steps)
     warm = min(steps, total // 10)
     return keras.optimizers.schedules.CosineDecay(
