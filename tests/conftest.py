@@ -1,6 +1,6 @@
 """Shared fixtures: a temporary HOME and fer-edge cache for the session and for every test (the user's are never
-touched: the session fails if the real cache changed), the tiny runtime bundle, and the real datasets under
-../shared/data (or $FER_EDGE_DATA), skipped cleanly when absent."""
+touched: the session fails if the real cache changed), the tiny bundles (helpers/bundles.py), and the real
+datasets under ../shared/data (or $FER_EDGE_DATA), skipped cleanly when absent."""
 
 from __future__ import annotations
 
@@ -64,14 +64,26 @@ def isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     return path
 
 
+def _tiny_bundle(tmp_path_factory: pytest.TempPathFactory, kind: str) -> Path:
+    """Build a ``kind`` bundle with the tests' one builder (helpers/bundles.py, the real converter) in a subprocess."""
+    out = tmp_path_factory.mktemp("bundle") / kind
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    res = subprocess.run([sys.executable, str(REPO / "tests" / "helpers" / "bundles.py"), str(out), kind],
+                         timeout=600, env=env, capture_output=True, text=True, check=False)
+    assert res.returncode == 0, f"building the tiny {kind} bundle failed: {res.stderr[-3000:]}"
+    return out
+
+
 @pytest.fixture(scope="session")
 def dev_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny untrained bundle (tflite fp32 + int8), built once per test session in a subprocess."""
-    out = tmp_path_factory.mktemp("bundle") / "tiny"
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    subprocess.run([sys.executable, str(REPO / "tests" / "helpers" / "runtime.py"), str(out), "tiny"], check=True,
-                   timeout=300, env=env, capture_output=True)
-    return out
+    """A tiny untrained bundle (tflite fp32 + int8), built once per test session."""
+    return _tiny_bundle(tmp_path_factory, "runtime")
+
+
+@pytest.fixture(scope="session")
+def bench_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny briefly-trained bundle (tflite, onnx, openvino; fp32 + int8), built once per test session."""
+    return _tiny_bundle(tmp_path_factory, "bench")
 
 
 def shared_data_root() -> Path:

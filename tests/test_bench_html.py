@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from perf.tiny_bundle import ferplus_or_none, ferplus_subset, session_bundle
+from helpers.bundles import ferplus_or_none, ferplus_subset
 
 from fer_edge.benchmarks.outputs import write_outputs
 from fer_edge.benchmarks.runner import BenchOptions, run_bench
@@ -31,11 +31,11 @@ def browser() -> str:
 
 
 @pytest.fixture(scope="module")
-def report(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def report(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, bench_bundle: Path) -> Path:
     root = ferplus_or_none(request)
     data = ferplus_subset(root, tmp_path_factory.mktemp("faces")) if root else None
     opts = BenchOptions(backends=("litert",), threads=(1,), warmup=1, runs=10, rounds=2, batch_sizes=(1,))
-    doc = run_bench([session_bundle(request)], data, opts)
+    doc = run_bench([bench_bundle], data, opts)
     return write_outputs(doc, tmp_path_factory.mktemp("report"))["html"]
 
 

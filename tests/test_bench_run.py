@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from perf.tiny_bundle import ferplus_or_none, ferplus_subset, session_bundle
+from helpers.bundles import ferplus_or_none, ferplus_subset
 
 from fer_edge.benchmarks import results
 from fer_edge.benchmarks.outputs import write_outputs
@@ -26,8 +26,8 @@ OPTS = BenchOptions(backends=("litert", "onnxruntime"), threads=(1,), warmup=2, 
 
 
 @pytest.fixture(scope="module")
-def tiny(request: pytest.FixtureRequest) -> Path:
-    return session_bundle(request)
+def tiny(bench_bundle: Path) -> Path:
+    return bench_bundle
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +60,8 @@ def _rows(doc: dict, bundle: Path) -> list[dict]:
 def test_every_column_present_and_sane(doc: dict, tiny: Path) -> None:
     rows = _rows(doc, tiny)
     assert [(r["format"], r["precision"], r["backend"]) for r in rows] == [
-        ("tflite", "fp32", "litert"), ("tflite", "int8", "litert"), ("onnx", "fp32", "onnxruntime")]
+        ("tflite", "fp32", "litert"), ("tflite", "int8", "litert"), ("onnx", "fp32", "onnxruntime"),
+        ("onnx", "int8", "onnxruntime")]
     manifest = load_bundle(tiny).manifest
     for r in rows:
         assert set(r) == set(results.ROW_FIELDS)

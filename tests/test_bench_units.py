@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from perf.tiny_bundle import ferplus_faces, ferplus_or_none, session_bundle
+from helpers.bundles import ferplus_faces, ferplus_or_none
 
 from fer_edge.benchmarks import accuracy as acc
 from fer_edge.benchmarks.latency import percentile, spread, summarize, thin, time_round
@@ -121,8 +121,8 @@ def test_rows_reject_unknown_columns_and_bad_options() -> None:
         BenchOptions(backends=("tensorrt",)).check()
 
 
-def test_pipeline_numbers_beside_model_only(request: pytest.FixtureRequest, tmp_path: Path) -> None:
-    tiny = session_bundle(request)
+def test_pipeline_numbers_beside_model_only(request: pytest.FixtureRequest, tmp_path: Path, bench_bundle: Path) -> None:
+    tiny = bench_bundle
     faces, _ = ferplus_faces(ferplus_or_none(request), "test", 2)
     video = tmp_path / "clip.avi"
     w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (320, 240))

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from perf.tiny_bundle import session_bundle
 
 from fer_edge.bundle import load_bundle, sha256_file
 from fer_edge.cli import cli
@@ -30,8 +29,8 @@ PREFIX = Path(sys.prefix)  # where this test's fer-edge is installed: $PREFIX/bi
 
 
 @pytest.fixture(scope="module")
-def tiny(request: pytest.FixtureRequest) -> Path:
-    return session_bundle(request)
+def tiny(bench_bundle: Path) -> Path:
+    return bench_bundle
 
 
 @pytest.fixture(scope="module")

@@ -13,12 +13,11 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers.serve import http_get
 
 from fer_edge.cli import cli
 from fer_edge.errors import FerEdgeError
@@ -49,14 +48,9 @@ def free_port() -> int:
 
 
 def get(url: str, token: str | None = None) -> tuple[int, bytes]:
-    req = urllib.request.Request(url)
-    if token:
-        req.add_header("Authorization", f"Bearer {token}")
+    """(status, body); (0, b"") while nothing answers yet."""
     try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
+        return http_get(url, token)[:2]
     except OSError:
         return 0, b""
 

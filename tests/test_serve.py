@@ -16,7 +16,7 @@ import cv2
 import jsonschema
 import numpy as np
 import pytest
-from serve_support import ENV, REPO, SAMPLE, Server, need_serve_extra, serve
+from helpers.serve import ENV, REPO, SAMPLE, Server, need_serve_extra, serve
 
 from fer_edge.errors import FerEdgeError
 from fer_edge.runtime.outputs import FRAME_SCHEMA

@@ -18,7 +18,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-from serve_support import SAMPLE, need_serve_extra, serve
+from helpers.serve import SAMPLE, need_serve_extra, serve
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "headless_shell")
 TOKEN = "dashboard-token-0123456789"

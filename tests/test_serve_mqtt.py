@@ -19,7 +19,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from serve_support import SAMPLE, Server, need_serve_extra, serve
+from helpers.serve import SAMPLE, Server, need_serve_extra, serve
 
 from fer_edge.errors import FerEdgeError
 from fer_edge.runtime.serve.changes import CHANGE_SCHEMA

@@ -1,16 +1,11 @@
-"""Helpers shared by the runtime tests: tiny bundles, face frames, clips, local MJPEG and RTSP servers.
-
-``build_bundle`` makes a throwaway bundle from an untrained Keras CNN (48x48 gray in, 8-class softmax out): a
-float TFLite and, with ``int8``, a full-integer TFLite. TensorFlow is used here to BUILD fixtures only.
-"""
+"""Helpers shared by the runtime tests: face frames, clips, local MJPEG and RTSP servers (tiny bundles:
+``helpers.bundles``)."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -22,79 +17,7 @@ import cv2
 import numpy as np
 import pytest
 
-from fer_edge.bundle import Artifact, InputSpec, Manifest, sha256_file
-from fer_edge.labels import EMOTIONS
-
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-
-def _model(arch: str, seed: int):
-    import keras
-    from keras import layers
-
-    keras.utils.set_random_seed(seed)
-    x = inp = keras.Input((48, 48, 1))
-    widths = (8, 16) if arch == "tiny" else (32, 64, 128, 256)
-    for w in widths:
-        x = layers.Conv2D(w, 3, padding="same", activation="relu")(x)
-        if arch != "tiny":
-            x = layers.Conv2D(w, 3, padding="same", activation="relu")(x)
-        x = layers.MaxPooling2D()(x)
-    x = layers.GlobalAveragePooling2D()(x)
-    if arch != "tiny":
-        x = layers.Dense(256, activation="relu")(x)
-    out = layers.Dense(len(EMOTIONS), activation="softmax")(x)
-    return keras.Model(inp, out)
-
-
-def build_bundle(out: Path, arch: str = "tiny", int8: bool = True, seed: int = 0) -> Path:
-    """A bundle folder at ``out`` with tflite fp32 (and int8) artifacts of an untrained CNN."""
-    import tensorflow as tf
-
-    out.mkdir(parents=True, exist_ok=True)
-    model = _model(arch, seed)
-    arts = []
-    with tempfile.TemporaryDirectory() as tmp:
-        saved = Path(tmp) / "saved"
-        model.export(str(saved), format="tf_saved_model", verbose=False)
-        conv = tf.lite.TFLiteConverter.from_saved_model(str(saved))
-        (out / "model_fp32.tflite").write_bytes(conv.convert())
-        arts.append(_artifact(out / "model_fp32.tflite", "fp32"))
-        if int8:
-            rng = np.random.default_rng(seed)
-
-            def rep():
-                for _ in range(32):
-                    yield [rng.random((1, 48, 48, 1), dtype=np.float32)]
-
-            conv = tf.lite.TFLiteConverter.from_saved_model(str(saved))
-            conv.optimizations = [tf.lite.Optimize.DEFAULT]
-            conv.representative_dataset = rep
-            conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-            conv.inference_input_type = tf.int8
-            conv.inference_output_type = tf.int8
-            (out / "model_int8.tflite").write_bytes(conv.convert())
-            arts.append(_artifact(out / "model_int8.tflite", "int8"))
-    manifest = Manifest(name=f"dev-{arch}", backbone=arch, classes=EMOTIONS,
-                        input=InputSpec(height=48, width=48, channels=1, color="gray"),
-                        artifacts=tuple(arts), parameters=int(model.count_params()))
-    (out / "manifest.json").write_text(json.dumps(manifest.to_dict(), indent=2))
-    return out
-
-
-def _artifact(path: Path, precision: str) -> Artifact:
-    from ai_edge_litert.interpreter import Interpreter
-
-    it = Interpreter(model_path=str(path))
-    i, o = it.get_input_details()[0], it.get_output_details()[0]
-
-    def quant(d: dict) -> dict | None:
-        scale, zp = d["quantization"]
-        return {"scale": float(scale), "zero_point": int(zp)} if scale else None
-
-    return Artifact(format="tflite", precision=precision, file=path.name, sha256=sha256_file(path),
-                    bytes=path.stat().st_size, input_dtype=np.dtype(i["dtype"]).name,
-                    output_dtype=np.dtype(o["dtype"]).name, input_quant=quant(i), output_quant=quant(o))
 
 
 def face_frame(jaffe: Path | None = None, size: tuple[int, int] = (640, 480), faces: int = 2) -> np.ndarray:
@@ -258,12 +181,6 @@ def rtsp_server(folder: Path) -> Iterator[RTSPServer]:
         yield srv
     finally:
         srv.stop()
-
-
-if __name__ == "__main__":  # python tests/helpers/runtime.py OUT [tiny|baseline]
-    import sys
-
-    print(build_bundle(Path(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else "tiny"))
 
 
 def readable_frames(video: Path) -> int:

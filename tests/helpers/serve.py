@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "fer_edge" / "assets" / "sample" / "sample.mp4"
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
 
@@ -29,6 +29,18 @@ ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
 def need_serve_extra() -> None:
     for module in ("aiohttp", "prometheus_client"):
         pytest.importorskip(module, reason=f"{module} missing: pip install 'fer-edge[serve]'")
+
+
+def http_get(url: str, token: str | None = None, timeout: float = 10) -> tuple[int, bytes, dict]:
+    """(status, body, headers) of a GET, with ``Authorization: Bearer TOKEN`` when a token is given."""
+    req = urllib.request.Request(url)
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read(), dict(r.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read(), dict(exc.headers)
 
 
 @dataclass
@@ -41,15 +53,7 @@ class Server:
 
     def get(self, path: str, token: str | None = "default", timeout: float = 10) -> tuple[int, bytes, dict]:
         """(status, body, headers); ``token``: "default" = the server's, None = none, else that one."""
-        tok = self.token if token == "default" else token
-        req = urllib.request.Request(self.url.rstrip("/") + path)
-        if tok:
-            req.add_header("Authorization", f"Bearer {tok}")
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as r:
-                return r.status, r.read(), dict(r.headers)
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read(), dict(exc.headers)
+        return http_get(self.url.rstrip("/") + path, self.token if token == "default" else token, timeout)
 
     def json(self, path: str, token: str | None = "default") -> Any:
         status, body, _ = self.get(path, token)

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from perf.tiny_bundle import session_bundle
-
 
 @pytest.fixture(scope="session")
-def tiny_bundle(request: pytest.FixtureRequest) -> Path:
-    return session_bundle(request)
+def tiny_bundle(bench_bundle: Path) -> Path:
+    """The tests' tiny bundle (tests/conftest.py: tflite, onnx and openvino, fp32 + int8)."""
+    return bench_bundle
