@@ -13,7 +13,7 @@ from typing import Any
 _EXPORTS = {
     "BACKBONES": "backbones", "Backbone": "backbones", "build_classifier": "backbones", "unfreeze": "backbones",
     "load_model": "surgery", "rehead": "surgery", "resize_input": "surgery", "start_model": "surgery",
-    "Phase": "trainer", "StageConfig": "trainer", "StageResult": "trainer", "train_stage": "trainer",
+    "Phase": "settings", "StageConfig": "settings", "StageResult": "trainer", "train_stage": "trainer",
     "ChainConfig": "config", "STAGES": "config", "config_from_settings": "config", "read_config_file": "config",
     "ChainResult": "chain", "run_chain": "chain", "StageScore": "stage", "StageOutcome": "stage",
     "score_official": "scoring", "score_folds": "scoring",
