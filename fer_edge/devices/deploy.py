@@ -27,6 +27,9 @@ SERVICE = "fer-edge.service"
 TOKEN_FILE = "serve.token"
 # `fer-edge serve`'s extra, pinned like the profiles' requirements (added to requirements.txt with --serve).
 SERVE_REQUIREMENTS = ("aiohttp==3.14.5", "prometheus-client==0.26.0", "paho-mqtt==2.2.0")
+# fer-edge.env's FER_EDGE_ARGS examples, for `fer-edge run` and for `fer-edge serve`
+RUN_ARGS_EXAMPLE = ("--save", "cam.mp4", "--json", "cam.jsonl", "--segment", "300", "--open-timeout", "60")
+SERVE_ARGS_EXAMPLE = ("--stream", "--redact", "--stream-fps", "5", "--mqtt", "mqtt://192.168.1.5/fer-edge")
 _HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}|[0-9A-Fa-f:.]+")
 
 
@@ -293,23 +296,44 @@ def env_file(serve: ServeSetup | None = None) -> str:
         f"# `fer-edge serve` address and port (the token is in {TOKEN_FILE}, mode 0600):" if serve.token else
         "# `fer-edge serve` address and port (127.0.0.1: this device only, no token):",
         f"FER_EDGE_HOST={serve.host}", f"FER_EDGE_PORT={serve.port}",
-        "# FER_EDGE_ARGS=--stream --redact",
+    ]
+    args = [
+        "# More `fer-edge run` options (split on spaces), e.g. rolling 5-minute video files and JSON lines kept",
+        "# through power cuts, waiting up to 60 s for a camera that comes up late:",
+        f"# FER_EDGE_ARGS={' '.join(RUN_ARGS_EXAMPLE)}",
+    ] if serve is None else [
+        "# More `fer-edge serve` options (split on spaces), e.g. the annotated images with the faces blurred, at",
+        "# most 5 a second, and MQTT events to a broker:",
+        f"# FER_EDGE_ARGS={' '.join(SERVE_ARGS_EXAMPLE)}",
     ]
     return "\n".join([
         "# Settings of fer-edge.service (systemd EnvironmentFile: KEY=value lines). Uncomment to use.", *served,
         "# A video file, an image folder or a stream instead of the camera:",
         "# FER_EDGE_SOURCE=rtsp://user:pass@192.168.1.20:554/stream",
-        "# FER_EDGE_CAMERA=0",
-        "# More `fer-edge run` options (split on spaces), e.g. rolling 5-minute video files and JSON lines kept",
-        "# through power cuts, waiting up to 60 s for a camera that comes up late:",
-        "# FER_EDGE_ARGS=--save cam.mp4 --json cam.jsonl --segment 300 --open-timeout 60",
+        "# FER_EDGE_CAMERA=0", *args,
     ]) + "\n"
 
 
+TRY_RUN = "./run.sh --json -"
+TRY_SERVE = "./run.sh --stream"
+
+
 def readme(prof: DeviceProfile, arts: list[Artifact], notes: list[str], install_dir: str, threads: int,
-           wheels: dict[str, Any]) -> str:
+           wheels: dict[str, Any], serve: ServeSetup | None = None) -> str:
     main = arts[0]
     protect_home = "ProtectHome=read-only" in hardening(install_dir)
+    sources = ("camera 0; `FER_EDGE_CAMERA=1` for another, `FER_EDGE_SOURCE=clip.mp4` or "
+               "`FER_EDGE_SOURCE=rtsp://...` for a file or a stream")
+    if serve is None:
+        try_it = (f"4. Try it: `{TRY_RUN}` ({sources}). Arguments go to `fer-edge run` (`fer-edge run --help`).")
+    else:
+        from fer_edge.runtime.serve.options import url_host
+
+        local = "127.0.0.1" if serve.host in ("0.0.0.0", "::") else url_host(serve.host)
+        auth = f' -H "Authorization: Bearer $(cat {TOKEN_FILE})"' if serve.token else ""
+        try_it = (f"4. Try it: `{TRY_SERVE}` ({sources}), then open http://{local}:{serve.port}/ or "
+                  f"`curl{auth} http://{local}:{serve.port}/api/faces`. Arguments go to `fer-edge serve` "
+                  "(`fer-edge serve --help`).")
     where = "this machine's" if wheels["host"] else "the device's"
     offline = (f"`wheels/` holds fer-edge and every pinned requirement with its dependencies as wheels for "
                f"{where} platform ({wheels['platform']}) and Python {wheels['python']}: install.sh needs no network."
@@ -326,9 +350,7 @@ def readme(prof: DeviceProfile, arts: list[Artifact], notes: list[str], install_
                                       "`wheels/`" if prof.container else
                                       "a venv (`.venv` here, or `$FER_EDGE_VENV`) with fer-edge and the pinned "
                                       "requirements from `wheels/`") + ". " + offline,
-             "4. Try it: `./run.sh --json -` (camera 0; `FER_EDGE_CAMERA=1` for another, "
-             "`FER_EDGE_SOURCE=clip.mp4` or `FER_EDGE_SOURCE=rtsp://...` for a file or a stream). Arguments go to "
-             "`fer-edge run` (`fer-edge run --help`).",
+             try_it,
              f"5. Start at boot: `sudo cp {SERVICE} /etc/systemd/system/ && sudo systemctl daemon-reload && "
              f"sudo systemctl enable --now fer-edge` (its `User=` is `{prof.user}` unless deployed with `--user`; "
              "settings in `fer-edge.env`). Logs: `journalctl -u fer-edge -f`.", "",
@@ -411,7 +433,7 @@ def deploy(device: str, bundle: str | Path, out: str | Path, precision: str | No
             "install.sh": install_script(prof, tgt["python"], got[0].name),
             SERVICE: unit(prof.title, install_dir, user, container=bool(prof.container)),
             "fer-edge.env": env_file(serve),
-            "README.md": readme(prof, arts, notes, install_dir, n_threads, info),
+            "README.md": readme(prof, arts, notes, install_dir, n_threads, info, serve),
         }
         if prof.container:
             files["Dockerfile"] = dockerfile(prof, got[0].name)

@@ -11,6 +11,10 @@ class OutputError(FerEdgeError):
     exit_code = 1
 
 
+class StdoutClosed(OutputError):
+    """``--json -`` whose reader went away (``| head -1``): a stop like any Unix tool's, not a failure."""
+
+
 def output_error(label: str, exc: BaseException) -> OutputError:
     """One line naming the output and why it failed (``--json out.jsonl: No space left on device``)."""
     if isinstance(exc, OutputError):

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from fer_edge.errors import FerEdgeError
+from fer_edge.runtime.output_errors import StdoutClosed
 from fer_edge.runtime.outputs import VIDEO_SUFFIXES, JsonLinesSink, OutputError, open_sink, output_error
 from fer_edge.runtime.types import FrameResult
 
@@ -22,6 +23,7 @@ class Outputs:
         self.sinks: dict[str, Any] = {}
         self.failed: dict[str, str] = {}
         self.kept: list[str] = []
+        self.stdout_closed = False  # --json - lost its reader: stop, like a Unix tool piped into head
         try:
             if json_out is not None:
                 durable = segment is not None and str(json_out) != "-"
@@ -55,6 +57,9 @@ class Outputs:
             return
         try:
             getattr(sink, method)(*args)
+        except StdoutClosed:  # not a failure: the run stops (see ``stdout_closed``)
+            self.sinks.pop(key)
+            self.stdout_closed = True
         except (OutputError, OSError) as exc:
             self._fail(key, exc)
 

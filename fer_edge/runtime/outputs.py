@@ -17,7 +17,7 @@ import numpy as np
 
 from fer_edge.atomic import atomic_path, sweep_stale, write_bytes
 from fer_edge.errors import FerEdgeError
-from fer_edge.runtime.output_errors import OutputError, output_error
+from fer_edge.runtime.output_errors import OutputError, StdoutClosed, output_error
 from fer_edge.runtime.types import FrameResult
 from fer_edge.runtime.video_out import SegmentedVideoSink, VideoSink
 
@@ -104,6 +104,11 @@ class JsonLinesSink:
             self.fh.flush()
             if self.sync_every is not None and time.monotonic() - self._synced >= self.sync_every:
                 self.sync()
+        except BrokenPipeError:
+            if self.path is not None:
+                raise output_error(self.label, BrokenPipeError()) from None
+            _stdout_to_devnull()  # what is still buffered, and Python's flush at exit, go nowhere: no second error
+            raise StdoutClosed(f"{self.label}: closed by its reader") from None
         except OSError as exc:
             raise output_error(self.label, exc) from None
         self.lines += 1
@@ -129,6 +134,14 @@ class JsonLinesSink:
         if self.path is None:
             return "stdout"
         return f"{self.path} ({self.lines} lines appended)" if self.append else str(self.path)
+
+
+def _stdout_to_devnull() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)
 
 
 def _cut_torn_line(path: Path) -> None:

@@ -155,6 +155,9 @@ def _loop(src: SourceBase, pipe: Pipeline, stop: StopRequest, *, show: bool, sav
                 if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
                     summary.stopped_by = "window closed (q)"
                     stop.set()
+            if outputs.stdout_closed and not stop.is_set():  # `| head -1`: stop quietly, like a Unix tool
+                summary.stopped_by = "stdout closed by its reader"
+                stop.set()
             if outputs.failed and not outputs and not consumers and not stop.is_set():
                 summary.stopped_by = "every output failed"
                 stop.set()
