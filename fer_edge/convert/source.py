@@ -28,7 +28,12 @@ class ModelSource:
     run_dir: Path | None             # folder holding it and its metadata, when it is a run
     meta: dict[str, Any] = field(default_factory=dict)   # run.json (or report.json) contents
     history: dict[str, Any] | None = None
-    record: RunRecord | None = None  # the run record read from ``meta`` (validated), None without one
+    record: RunRecord | None = None  # the run record of ``meta`` (validated; read from it when not given)
+
+    def __post_init__(self) -> None:
+        if self.record is None and self.meta:
+            where = str(self.run_dir / run_record.RUN_FILE) if self.run_dir else "run metadata"
+            object.__setattr__(self, "record", run_record.from_dict(self.meta, where))
 
     @property
     def dataset_root(self) -> str | None:
@@ -113,8 +118,8 @@ def open_source(path: str | Path) -> ModelSource:
         raise ModelError(f"{path}: not a Keras model file (.keras); pass a .keras file or a training run folder")
     folder = path.parent
     found = run_record.load(folder)
-    meta: dict[str, Any] = found[1] if found and isinstance(found[1], dict) else {}
-    record = run_record.from_dict(found[1], str(found[0])) if found else None
+    record = run_record.from_dict(found[1], str(found[0])) if found else None  # validated: one line if it is bad
+    meta: dict[str, Any] = found[1] if record is not None else {}
     history = _read_json(folder / "history.json")
     is_run = bool(meta) or history is not None or (folder / "ckpt").is_dir()
     return ModelSource(path, folder if is_run else None, meta, history, record)
