@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from fer_edge.errors import FerEdgeError
 
 
@@ -19,5 +21,7 @@ def output_error(label: str, exc: BaseException) -> OutputError:
     """One line naming the output and why it failed (``--json out.jsonl: No space left on device``)."""
     if isinstance(exc, OutputError):
         return exc
+    if isinstance(exc, FileExistsError) and exc.filename and not os.path.isdir(exc.filename):
+        return OutputError(f"{label}: {exc.filename} is not a folder")  # making its parent folder found a file
     why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
     return OutputError(f"{label}: {why}")
