@@ -9,27 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from helpers.datasets import VOTE_HEADER, write
+from helpers.datasets import make_bar_ferplus
 
 from fer_edge.cli import cli
-from fer_edge.train.synthetic import bar_faces
 
 pytestmark = pytest.mark.slow
-FOLDERS = {"train": "FER2013Train", "val": "FER2013Valid", "test": "FER2013Test"}
-
-
-def _write_ferplus(ds: object, root: Path) -> Path:
-    """``ds`` (bar faces with an official split) in the FERPlus layout: all 10 votes on the face's class."""
-    columns = VOTE_HEADER.split(",")
-    rows: dict[str, list[str]] = {f: [] for f in FOLDERS.values()}
-    for i, (img, label, split) in enumerate(zip(ds.images, ds.local_labels(), ds.split, strict=True)):
-        folder, name = FOLDERS[str(split)], f"fer{i:07d}.png"
-        write(root / folder / name, img[..., 0] if img.ndim == 3 else img)
-        votes = ["10" if c == ds.classes[label] else "0" for c in columns]
-        rows[folder].append(f'{name},"(0, 0, 48, 48)",' + ",".join(votes))
-    for folder, lines in rows.items():
-        (root / folder / "label.csv").write_text("\n".join(lines) + "\n")
-    return root
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +23,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
     from fer_edge.train.config import ChainConfig
     from fer_edge.train.trainer import Phase, StageConfig
 
-    ds, _ = bar_faces(120, ("neutral", "happiness", "surprise"), size=48, split=(0.25, 0.25), seed=3,
-                      name="ferplus")
-    data = _write_ferplus(ds, tmp_path_factory.mktemp("ferplus"))
+    data = make_bar_ferplus(tmp_path_factory.mktemp("ferplus"), (96, 48, 48))
     out = tmp_path_factory.mktemp("run") / "run"
     cfg = ChainConfig(out=str(out), chain=("ferplus",), gradcam_faces=2, data={"ferplus": str(data)},
                       stage=StageConfig(input_size=32, batch_size=16, augment=False, swa=3,
@@ -137,9 +119,8 @@ def test_bad_input_is_one_line(trained, tmp_path) -> None:
     assert "1..3" in _one_line_error(["average", stage, "--epochs", "0,2"])
     assert "expected counts" in _one_line_error(["average", stage, "--epochs", "two"])
     assert "other than the stage" in _one_line_error(["average", stage, "--epochs", "2", "--out", stage])
-    other, _ = bar_faces(120, ("neutral", "happiness", "surprise"), size=48, split=(0.25, 0.25), seed=4)
-    line = _one_line_error(["average", stage, "--epochs", "2", "--data",
-                            f"ferplus={_write_ferplus(other, tmp_path / 'other')}"])
+    other = make_bar_ferplus(tmp_path / "other", (96, 48, 40))
+    line = _one_line_error(["average", stage, "--epochs", "2", "--data", f"ferplus={other}"])
     assert "differ from those the stage trained on" in line
     bare = tmp_path / "bare"
     shutil.copytree(trained["stage"], bare, ignore=shutil.ignore_patterns("swa"))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_edge import atomic
+from fer_edge import atomic, run_record
 from fer_edge.data.types import FaceDataset
 from fer_edge.errors import DataError, FerEdgeError
 from fer_edge.train import reports
@@ -83,7 +83,9 @@ def average_stage(stage_dir: str | Path, counts: Sequence[int], out: str | Path 
     atomic.write_json(dest / "average.json", {
         "stage": str(stage), "epochs_kept": [f.name for f in files], "counts": counts, "variants": variants,
         "kept": best_name, "chosen_on": "validation accuracy (ties keep the stage's own model)"})
-    atomic.write_json(dest / "run.json", _run_record(run, variants[best_name], dest))
+    record = _run_record(run, variants[best_name], dest)
+    run_record.from_dict(record, str(dest / "run.json"))  # what conversion will read: checked before writing
+    atomic.write_json(dest / "run.json", record)
     return AverageResult(dest, best_name, variants, len(files))
 
 
