@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
+import re
+import shlex
 import socket
 import stat
 import subprocess
@@ -15,9 +16,10 @@ import threading
 import time
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
-from helpers.serve import http_get
+from helpers.serve import http_get, terminate
 
 from fer_edge.cli import cli
 from fer_edge.errors import FerEdgeError
@@ -55,20 +57,22 @@ def get(url: str, token: str | None = None) -> tuple[int, bytes]:
         return 0, b""
 
 
-def serve_run_sh(folder: Path, token: str | None, **env: str) -> str:
-    """Start run.sh on the sample on a free port, check /healthz and /api/faces, SIGTERM it: exit 0. Its output."""
+def serve_run_sh(folder: Path, token: str | None, args: tuple[str, ...] = (), host: str = "127.0.0.1",
+                 **env: str) -> str:
+    """Start run.sh ``args`` on the sample on a free port, check /healthz and /api/faces on ``host``, SIGTERM it:
+    exit 0. Its output."""
     for module in ("aiohttp", "prometheus_client"):
         pytest.importorskip(module, reason=f"{module} missing: pip install 'fer-edge[serve]'")
     if not (PREFIX / "bin" / "fer-edge").exists():
         pytest.skip(f"no {PREFIX}/bin/fer-edge (fer-edge not installed as a script in this environment)")
     port = free_port()
     full = {k: v for k, v in os.environ.items() if not k.startswith("FER_EDGE_")}
-    proc = subprocess.Popen(["bash", str(folder / "run.sh")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    proc = subprocess.Popen(["bash", str(folder / "run.sh"), *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, env={**full, "FER_EDGE_SOURCE": str(SAMPLE), "FER_EDGE_VENV": str(PREFIX),
                                             "FER_EDGE_PORT": str(port), "PYTHONUNBUFFERED": "1", **env})
     out: list[str] = []
     threading.Thread(target=lambda: out.extend(proc.stdout), daemon=True).start()
-    base = f"http://127.0.0.1:{port}"
+    base = f"http://{host}:{port}"
     try:
         deadline = time.monotonic() + 180  # a liveness wait (model load on a busy CPU), not a timing assertion
         while get(base + "/healthz")[0] != 200:
@@ -93,14 +97,7 @@ def serve_run_sh(folder: Path, token: str | None, **env: str) -> str:
             time.sleep(0.5)
         assert {"label", "confidence"} <= set(cam["result"]["faces"][0]), cam
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-        try:
-            rc = proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            raise AssertionError("run.sh (fer-edge serve) did not stop on SIGTERM") from None
+        rc = terminate(proc, 60, "run.sh (fer-edge serve)")
     text = "".join(out)
     assert rc == 0, text[-2000:]
     return text
@@ -124,8 +121,62 @@ def test_deploy_serve_with_token_runs(tmp_path: Path) -> None:
     assert "Type=notify" in unit and "WatchdogSec=" in unit
     reqs = (out / "requirements.txt").read_text()
     assert "aiohttp==" in reqs and "prometheus-client==" in reqs
-    logs = serve_run_sh(out, token, FER_EDGE_HOST="127.0.0.1")
+    # the README's "Try it" command, run as written (a `fer-edge serve` command line, not a `fer-edge run` one)
+    readme = (out / "README.md").read_text()
+    try_it = re.search(r"Try it: `\./run\.sh ?([^`]*)`.*?`curl (.*?)`", readme)
+    assert try_it and "/api/faces" in try_it[2] and "serve.token" in try_it[2], readme
+    logs = serve_run_sh(out, token, tuple(shlex.split(try_it[1])), FER_EDGE_HOST="127.0.0.1")
     assert token not in logs
+    assert "stream on" in logs  # the Try-it command's --stream reached serve
+
+
+@pytest.mark.parametrize("serve", [False, True])
+def test_env_file_examples_are_options_of_the_command_run_sh_runs(tmp_path: Path, serve: bool) -> None:
+    """Every FER_EDGE_ARGS example in fer-edge.env parses as options of `fer-edge serve` (with --serve) or
+    `fer-edge run`, the way click parses the command line run.sh builds."""
+    from fer_edge.runtime.cli import run
+    from fer_edge.runtime.serve.cli import serve as serve_cmd
+
+    out = tmp_path / "dist"
+    code, text = invoke("deploy", "--device", "x86", "--bundle", str(DEFAULT), "--out", str(out),
+                        *(["--serve"] if serve else []))
+    assert code == 0, text
+    examples = [ln.split("=", 1)[1] for ln in (out / "fer-edge.env").read_text().splitlines()
+                if ln.startswith("# FER_EDGE_ARGS=")]
+    assert examples
+    command = serve_cmd if serve else run
+    for example in examples:
+        ctx = command.make_context(command.name, ["--source", str(SAMPLE), *example.split()])
+        assert ctx.params["source" if not serve else "sources"], example
+    if serve:
+        with pytest.raises(click.exceptions.NoSuchOption):  # what the run example would have done
+            serve_cmd.make_context("serve", ["--source", str(SAMPLE), "--segment", "300"])
+
+
+def ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+def test_deploy_serve_ipv6_host(tmp_path: Path) -> None:
+    """--host [::1] is stored bare (::1, what serve binds); unbalanced brackets are refused; the deployed run.sh
+    serves on ::1, with the address given bracketed to serve (FER_EDGE_HOST=[::1])."""
+    for bad in ("[::1", "::1]", "[example.com]", "[]"):
+        code, text = invoke("deploy", "--device", "x86", "--bundle", str(DEFAULT), "--out", str(tmp_path / "d"),
+                            "--serve", "--host", bad)
+        assert code != 0 and f"--host {bad!r}" in text and not (tmp_path / "d").exists(), text
+    out = deploy(tmp_path / "dist", "--host", "[::1]")
+    assert json.loads((out / "deploy.json").read_text())["serve"]["host"] == "::1"
+    assert "FER_EDGE_HOST=::1" in (out / "fer-edge.env").read_text().splitlines()
+    assert not (out / "serve.token").exists()  # loopback: no token needed
+    if not ipv6_loopback():
+        pytest.skip("this machine has no IPv6 loopback to bind")
+    logs = serve_run_sh(out, None, host="[::1]", FER_EDGE_HOST="[::1]")
+    assert "http://[::1]:" in logs
 
 
 def test_deploy_serve_local_without_token_runs(tmp_path: Path) -> None:
@@ -145,6 +196,8 @@ def test_deploy_serve_given_token(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("args", "says"), [
     (["--serve", "--token", "short"], "at least 8"),
+    (["--serve", "--token", " my-secret-token-42"], "whitespace"),
+    (["--serve", "--token", "my-secret-token-42\t"], "whitespace"),
     (["--serve", "--host", "a;rm -rf /"], "not an IP address"),
     (["--serve", "--host", '$(id)"'], "not an IP address"),
     (["--port", "9000"], "apply to --serve"),

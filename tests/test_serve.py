@@ -21,7 +21,7 @@ from helpers.serve import ENV, REPO, SAMPLE, Server, need_serve_extra, serve
 from fer_edge.errors import FerEdgeError
 from fer_edge.runtime.outputs import FRAME_SCHEMA
 from fer_edge.runtime.serve.changes import CHANGE_SCHEMA, LabelChanges
-from fer_edge.runtime.serve.options import check_token, is_loopback, parse_cameras, redact
+from fer_edge.runtime.serve.options import bind_address, check_token, is_loopback, parse_cameras, redact
 from fer_edge.runtime.types import Expression, Face, FrameResult
 
 TOKEN = "test-token-0123456789"
@@ -80,6 +80,20 @@ def test_every_endpoint_but_healthz_needs_the_token(live: Server) -> None:
     assert "script-src 'sha256-" in headers["Content-Security-Policy"]
     assert b"http://" not in body and b"https://" not in body  # nothing loaded from outside
     assert live.get("/healthz", token=None)[0] == 200
+
+
+def test_a_token_that_is_not_utf8_is_refused_not_an_error(live: Server) -> None:
+    """Authorization: Bearer \\xff\\xfe (raw bytes, as curl sends them): 401, no traceback."""
+    url = urlparse(live.url)
+    for header in (b"Authorization: Bearer \xff\xfe", b"Authorization: \xff\xfe"):
+        with socket.create_connection((url.hostname, url.port), timeout=10) as s:
+            s.sendall(b"GET /api/faces HTTP/1.1\r\nHost: x\r\n" + header + b"\r\nConnection: close\r\n\r\n")
+            reply = b""
+            while chunk := s.recv(65536):
+                reply += chunk
+        assert reply.startswith(b"HTTP/1.1 401"), reply[:200]
+    assert not any("Traceback" in ln or "Error handling request" in ln for ln in live.errors), live.errors[-5:]
+    assert live.get("/api/faces")[0] == 200  # and the server goes on
 
 
 def test_metrics_are_prometheus_text_per_camera(live: Server) -> None:
@@ -152,6 +166,8 @@ def test_token_auto_is_generated_and_printed_once() -> None:
     (["--host", "0.0.0.0"], "--token"),
     (["--host", "192.168.1.10"], "--token"),
     (["--token", "short"], "at least 8"),
+    (["--token", "secret-token-1 "], "whitespace"),
+    (["--host", "[::1"], "brackets hold an IPv6 address"),
     (["--redact"], "--stream"),
 ])
 def test_refused_settings_are_one_line(args: list[str], message: str) -> None:
@@ -161,6 +177,30 @@ def test_refused_settings_are_one_line(args: list[str], message: str) -> None:
     assert out.returncode == 2, out
     assert message in out.stderr and "Traceback" not in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+
+
+@pytest.mark.parametrize("command", ["run", "serve"])
+def test_size_is_parsed_once_for_run_and_serve(command: str) -> None:
+    """One --size parser: WxH with both sides at least 1, for --camera only; run and serve share the options."""
+    from click.testing import CliRunner
+
+    from fer_edge.cli import cli
+    from fer_edge.runtime.cli import run
+    from fer_edge.runtime.serve.cli import serve as serve_cmd
+
+    cmd = run if command == "run" else serve_cmd
+    cam = ["--camera", "0"] if command == "run" else ["--camera", "0", "--camera", "1"]
+    assert cmd.make_context(command, [*cam, "--size", "640X480"]).params["size"] == (640, 480)
+    for bad in ("0x0", "640x0", "640", "axb", "-1x480", "640x480x3"):
+        res = CliRunner().invoke(cli, [command, *cam, "--size", bad])
+        assert res.exit_code == 2 and "WIDTHxHEIGHT with both at least 1" in res.output, (bad, res.output)
+    res = CliRunner().invoke(cli, [command, "--source", str(SAMPLE), "--size", "640x480"])
+    assert res.exit_code == 2 and "--size applies to --camera only" in res.output, res.output
+    params = {p.name: p for p in cmd.params}
+    others = {p.name: p for p in (serve_cmd if command == "run" else run).params}
+    for name in ("bundle", "backend", "threads", "overlap", "flip_tta", "size", "precision", "detector"):
+        assert params[name] is others[name] or params[name].default == others[name].default, name
+    assert params["backend"].default == "auto"
 
 
 def test_two_cameras_one_failing_and_its_password_never_shown() -> None:
@@ -225,6 +265,13 @@ def test_cameras_tokens_and_redaction_units() -> None:
     assert generated and len(token) >= 16
     with pytest.raises(FerEdgeError, match="--token"):
         check_token("0.0.0.0", None)
+    for spaced in (" token-12345", "token-12345 ", "token-12345\t"):  # a stripped header could never match
+        with pytest.raises(FerEdgeError, match="whitespace"):
+            check_token("127.0.0.1", spaced)
+    assert bind_address("[::1]") == "::1" and bind_address("::1") == "::1" and bind_address("0.0.0.0") == "0.0.0.0"
+    for bad in ("[::1", "::1]", "[localhost]", "[]", "["):
+        with pytest.raises(FerEdgeError, match="brackets hold an IPv6 address"):
+            bind_address(bad)
     assert redact("error: rtsp://a:b@x/y failed, http://c:d@z/") == "error: rtsp://***@x/y failed, http://***@z/"
 
 

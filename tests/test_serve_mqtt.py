@@ -11,6 +11,7 @@ import json
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -182,10 +183,20 @@ def test_mqtt_urls_are_checked_in_one_line() -> None:
         "broker.local", 8883, True, "me", "p@ss", "home/fer")
     assert cfg.describe() == "mqtts://me@broker.local:8883/home/fer" and cfg.node == "home_fer"
     assert MqttConfig.parse("mqtt://h").prefix == "fer-edge"
+    assert (MqttConfig.parse("mqtt://[::1]:1884/p").host, MqttConfig.parse("mqtt://[::1]:1884/p").port) == ("::1", 1884)
     for url, message in [("http://h/x", "mqtt://"), ("mqtt:///x", "host"), ("mqtt://h/a/#", "prefix"),
-                         ("mqtt://h:99999/x", "port")]:
+                         ("mqtt://h:99999/x", "port must be a number from 1 to 65535"),
+                         ("mqtt://h:abc/x", "port must be a number from 1 to 65535"),
+                         ("mqtt://h:0/x", "port must be a number from 1 to 65535"),
+                         ("mqtt://[::1/x", r"unbalanced \[ \]")]:
         with pytest.raises(FerEdgeError, match=message):
             MqttConfig.parse(url)
+    for url, message in [("mqtt://[::1/x", "unbalanced [ ]"), ("mqtt://h:99999/x", "from 1 to 65535")]:
+        res = subprocess.run([sys.executable, "-m", "fer_edge.cli", "serve", "--source", str(SAMPLE), "--mqtt", url],
+                             capture_output=True, text=True, timeout=120, check=False)
+        lines = res.stderr.strip().splitlines()
+        assert res.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: --mqtt: "), res.stderr
+        assert message in res.stderr and "ValueError" not in res.stderr, res.stderr
     with pytest.raises(FerEdgeError, match="mqtts"):
         MqttConfig.parse("mqtt://h/x", ca="/etc/hostname")
 
