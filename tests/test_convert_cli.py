@@ -5,17 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-
-from fer_edge.cli import cli
-
-
-def one_line_error(args: list[str]) -> str:
-    res = CliRunner().invoke(cli, args)
-    lines = res.output.strip().splitlines()
-    assert res.exit_code != 0, res.output
-    assert len(lines) == 1 and "Traceback" not in res.output, res.output
-    return lines[0]
+from helpers.cli import one_line_error
 
 
 @pytest.fixture

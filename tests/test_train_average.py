@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from helpers.cli import one_line_error as _one_line_error
 from helpers.datasets import make_bar_ferplus
 
 from fer_edge.cli import cli
@@ -99,15 +100,6 @@ def test_the_chosen_average_is_the_mean_of_the_newest_epochs(trained, tmp_path, 
                                _mean_kernel(trained["stage"], kept_epochs(trained["stage"])[-2:]), rtol=1e-5,
                                atol=1e-7)
     assert json.loads((tmp_path / "avg" / "run.json").read_text())["summary"]["best_val_accuracy"] == 0.6
-
-
-def _one_line_error(args: list[str]) -> str:
-    res = CliRunner().invoke(cli, args)
-    lines = [ln for ln in res.output.strip().splitlines() if ln.strip()]
-    assert res.exit_code != 0, res.output
-    assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
-    assert len(lines) == 1 and "Traceback" not in res.output, res.output
-    return lines[0]
 
 
 def test_bad_input_is_one_line(trained, tmp_path) -> None:

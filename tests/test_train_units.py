@@ -8,9 +8,8 @@ import sys
 import cv2
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from helpers.cli import one_line_error
 
-from fer_edge.cli import cli
 from fer_edge.errors import FerEdgeError
 from fer_edge.train import config, folds, reports
 from fer_edge.train.evaluate import confusion, fold_stats, metrics
@@ -147,12 +146,7 @@ def test_summary_table(tmp_path) -> None:
 
 def _one_line_error(args: list[str], monkeypatch, tmp_path) -> str:
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(cli, args)
-    lines = [ln for ln in result.output.strip().splitlines() if ln.strip()]
-    assert result.exit_code != 0, result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    assert len(lines) == 1 and "Traceback" not in result.output, result.output
-    return lines[0]
+    return one_line_error(args)
 
 
 @pytest.mark.parametrize("args, expected", [

@@ -31,6 +31,19 @@ def need_serve_extra() -> None:
         pytest.importorskip(module, reason=f"{module} missing: pip install 'fer-edge[serve]'")
 
 
+def terminate(proc: subprocess.Popen, timeout: float, what: str) -> int:
+    """SIGTERM ``proc`` (when still running) and return its exit code; past ``timeout`` s it is killed and that is
+    an AssertionError naming ``what``."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise AssertionError(f"{what} did not stop on SIGTERM within {timeout:g} s") from None
+
+
 def http_get(url: str, token: str | None = None, timeout: float = 10) -> tuple[int, bytes, dict]:
     """(status, body, headers) of a GET, with ``Authorization: Bearer TOKEN`` when a token is given."""
     req = urllib.request.Request(url)
@@ -121,11 +134,5 @@ def serve(*args: str, token: str | None = None, ready_timeout: float = 120,
         yield Server(url, proc, token, lines, errors)
     finally:
         if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                rc = proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-                raise AssertionError("serve did not stop on SIGTERM within 30 s") from None
+            rc = terminate(proc, 30, "serve")
             assert rc == 0, f"serve exited {rc} on SIGTERM: {''.join(errors)[-1500:]}"
