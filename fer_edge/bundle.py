@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 PRECISIONS = ("fp32", "fp16", "dynamic", "int8", "int8_float_io")
 STATUSES = ("passed", "degraded", "failed", "not_validated")
 
+DTYPES = ("float32", "float16", "int8", "uint8")  # what the converters write and the backends feed
+PRINTABLE: dict[str, Any] = {"not": {"pattern": "[\\x00-\\x1f\\x7f]"}}  # no control characters (terminal escapes)
 _QUANT = {"type": ["object", "null"], "required": ["scale", "zero_point"],
           "properties": {"scale": {"type": "number"}, "zero_point": {"type": "integer"}}}
 SCHEMA: dict[str, Any] = {
@@ -54,9 +56,9 @@ SCHEMA: dict[str, Any] = {
     "required": ["schema_version", "name", "backbone", "classes", "input", "crop", "artifacts"],
     "properties": {
         "schema_version": {"const": SCHEMA_VERSION},
-        "name": {"type": "string", "minLength": 1},
-        "backbone": {"type": "string"},
-        "classes": {"type": "array", "items": {"type": "string", "maxLength": 200}, "minItems": 2,
+        "name": {"type": "string", "minLength": 1, **PRINTABLE},
+        "backbone": {"type": "string", **PRINTABLE},
+        "classes": {"type": "array", "items": {"type": "string", "maxLength": 200, **PRINTABLE}, "minItems": 2,
                     "maxItems": 1000, "uniqueItems": True},
         "parameters": {"type": ["integer", "null"]},
         "input": INPUT_SCHEMA,
@@ -71,7 +73,7 @@ SCHEMA: dict[str, Any] = {
                     "format": {"type": "string"}, "precision": {"enum": list(PRECISIONS)},
                     "file": {"type": "string"}, "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
                     "bytes": {"type": "integer", "minimum": 1},
-                    "input_dtype": {"type": "string"}, "output_dtype": {"type": "string"},
+                    "input_dtype": {"enum": list(DTYPES)}, "output_dtype": {"enum": list(DTYPES)},
                     "input_quant": _QUANT, "output_quant": _QUANT,
                     "status": {"enum": list(STATUSES)}, "status_reason": {"type": "string"},
                     "accuracy": {"type": ["number", "null"]}, "agreement": {"type": ["number", "null"]},

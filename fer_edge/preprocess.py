@@ -34,7 +34,7 @@ INPUT_SCHEMA: dict[str, Any] = {
     "properties": {
         "height": {"type": "integer", "minimum": 8, "maximum": MAX_INPUT_SIDE},
         "width": {"type": "integer", "minimum": 8, "maximum": MAX_INPUT_SIDE},
-        "channels": {"enum": [1, 3]}, "color": {"enum": ["gray", "rgb", "bgr"]},
+        "channels": {"type": "integer", "enum": [1, 3]}, "color": {"enum": ["gray", "rgb", "bgr"]},
         "layout": {"enum": ["NHWC"]}, "scale": {"type": "number"},
         "mean": {"type": "array", "items": {"type": "number"}, "minItems": 1, "maxItems": 3},
         "std": {"type": "array", "items": {"type": "number", "exclusiveMinimum": 0}, "minItems": 1, "maxItems": 3},

@@ -17,16 +17,30 @@ def check(doc: Any, schema: dict[str, Any], where: str, what: str, error: type[F
     import jsonschema
 
     try:
-        jsonschema.validate(doc, schema)
-    except jsonschema.ValidationError as exc:
-        path = "/".join(str(p) for p in exc.absolute_path) or "(top)"
-        raise error(f"{where}: invalid {what} at {path}: {short(exc.message)}") from None
+        exc = jsonschema.exceptions.best_match(_validator(schema).iter_errors(doc))
     except RecursionError:
         raise error(f"{where}: invalid {what} (nested too deeply)") from None
+    if exc is not None:
+        path = "/".join(str(p) for p in exc.absolute_path) or "(top)"
+        raise error(f"{where}: invalid {what} at {path}: {short(exc.message)}") from None
     bad = non_finite(doc) if finite is None else next(
         (p for p in (non_finite(doc[k], k) for k in finite if k in doc) if p is not None), None)
     if bad is not None:
         raise error(f"{where}: invalid {what} at {bad or '(top)'}: NaN or infinity is not a value")
+
+
+def _strict_integer(_checker: Any, value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _validator(schema: dict[str, Any]) -> Any:
+    """A validator for ``schema`` whose "integer" is an int only: JSON Schema counts 48.0 as an integer, which
+    then breaks every ``range``/``np.zeros`` that reads the value."""
+    import jsonschema
+
+    cls = jsonschema.validators.validator_for(schema)
+    strict = jsonschema.validators.extend(cls, type_checker=cls.TYPE_CHECKER.redefine("integer", _strict_integer))
+    return strict(schema)
 
 
 def non_finite(obj: Any, path: str = "") -> str | None:

@@ -315,6 +315,13 @@ BROKEN: dict[str, tuple[Callable[[dict], None] | bytes, str]] = {
                         "NaN or infinity"),
     "crop-missing-in-v2": (_set("schema_version", 2), "crop"),
     "sha-not-hex": (_set("artifacts/0/sha256", "zz"), "artifacts/0/sha256"),
+    "height-a-float": (_set("input/height", 48.0), "input/height"),  # JSON Schema's integer takes 48.0
+    "channels-a-float": (_set("input/channels", 1.0), "input/channels"),
+    "bytes-a-float": (_set("artifacts/0/bytes", 1000.0), "artifacts/0/bytes"),
+    "dtype-complex": (_set("artifacts/0/input_dtype", "complex128"), "artifacts/0/input_dtype"),
+    "dtype-unknown": (_set("artifacts/0/output_dtype", "bogus"), "artifacts/0/output_dtype"),
+    "name-terminal-escape": (_set("name", "ok\x1b]0;TITLE\x07\nall checks passed"), "name"),
+    "class-with-newline": (_set("classes/0", "neutral\nfake line"), "classes/0"),
     "classes-not-strings": (_set("classes", [1, 2, 3]), "classes"),
     "not-json": (b'{"schema_version": 1,', "not valid JSON"),
     "nested-100000-deep": (b"[" * 100000 + b"]" * 100000, "manifest"),
