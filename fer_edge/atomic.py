@@ -232,10 +232,25 @@ def _remove(path: str | os.PathLike[str]) -> None:
         p.unlink()
 
 
-def _umask() -> int:
+def _read_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+_IMPORT_UMASK = _read_umask()  # at import, before threads start: setting it later would race their file creation
+
+
+def _umask() -> int:
+    """The process umask without setting it: Linux's /proc/self/status says it; elsewhere the one read at import."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return _IMPORT_UMASK
 
 
 def _jsonable(obj: Any) -> Any:

@@ -161,3 +161,19 @@ def test_cli_help_lists_commands() -> None:
 
     res = CliRunner().invoke(cli, ["--help"])
     assert res.exit_code == 0 and "fer-edge demo" in res.output
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="Linux /proc needed to read the umask")
+def test_atomic_writes_follow_the_umask_without_setting_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Setting the umask to read it would, for a moment, give other threads' new files mode 0666."""
+    old = os.umask(0o027)
+    try:
+        monkeypatch.setattr(os, "umask", lambda *_: pytest.fail("the umask was set"))
+        out = atomic.write_bytes(tmp_path / "f.bin", b"x")
+        assert out.stat().st_mode & 0o777 == 0o640
+        with atomic.atomic_dir(tmp_path / "d") as d:
+            (d / "a").write_text("a")
+        assert (tmp_path / "d").stat().st_mode & 0o777 == 0o750
+    finally:
+        monkeypatch.undo()
+        os.umask(old)
