@@ -23,8 +23,6 @@ from fer_edge.train.precision import PRECISIONS
 SCHEDULES = ("cosine", "plateau")
 CLASS_WEIGHTS = ("none", "sqrt", "balanced")
 AUGMENT_LEVELS = ("heavy", "strong", "light", "none")
-
-
 AS_FIELD: Any = object()  # Meta.cli_default: the command line's default is the field's
 
 
