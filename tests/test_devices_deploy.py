@@ -14,8 +14,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
+from helpers.runtime import readable_frames
 
 from fer_edge.bundle import load_bundle, sha256_file
 from fer_edge.cli import cli
@@ -130,6 +132,74 @@ def test_run_sh_execs_fer_edge_and_stops_on_sigterm(x86: Path) -> None:
     assert all("faces" in json.loads(ln) for ln in lines if ln.strip())
 
 
+def test_watchdog_signal_finalizes_outputs(x86: Path, tmp_path: Path) -> None:
+    """A watchdog timeout replayed: the signal the unit names (systemd's default SIGABRT when it names none) sent
+    to a running run.sh stops it with exit 0 and a finalized video."""
+    needs_prefix()
+    unit = parse_unit((x86 / "fer-edge.service").read_text())
+    sig = signal.Signals[unit.get("WatchdogSignal", ["SIGABRT"])[0]]
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("FER_EDGE_")}, "FER_EDGE_SOURCE": str(SAMPLE),
+           "FER_EDGE_VENV": str(PREFIX)}
+    video = tmp_path / "cam.mp4"
+    proc = subprocess.Popen(["bash", str(x86 / "run.sh"), "--json", "-", "--all-frames", "--save", str(video)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().startswith("{")  # in the frame loop
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and sig.name in err, err
+    assert readable_frames(video) >= 1
+
+
+def test_a_closed_stdout_stops_the_run_quietly(x86: Path, tmp_path: Path) -> None:
+    """`./run.sh --json - --save out.mp4 | head -1`: the reader goes away after one line; the run stops like a Unix
+    tool (exit 0, no error, no traceback) and the video it was also writing is finalized."""
+    import cv2
+
+    needs_prefix()
+    clip = tmp_path / "long.mp4"  # long enough to be still running when the pipe closes
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 30, (96, 96))
+    for i in range(3000):
+        writer.write(np.full((96, 96, 3), i % 255, np.uint8))
+    writer.release()
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("FER_EDGE_")}, "FER_EDGE_SOURCE": str(clip),
+           "FER_EDGE_VENV": str(PREFIX)}
+    video = tmp_path / "out.mp4"
+    proc = subprocess.Popen(["bash", str(x86 / "run.sh"), "--json", "-", "--all-frames", "--save", str(video)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().startswith("{")
+    proc.stdout.close()  # like head -1 exiting
+    err = proc.stderr.read()
+    assert proc.wait(timeout=300) == 0, err
+    assert "stdout closed by its reader" in err and "error" not in err.lower() and "Traceback" not in err, err
+    assert 1 <= readable_frames(video) < 3000
+
+
+def test_an_output_under_a_file_says_so(x86: Path, tmp_path: Path) -> None:
+    """FER_EDGE_ARGS=--save FILE/x.mp4 (a parent that is a file): one line naming it, not "File exists"."""
+    needs_prefix()
+    (tmp_path / "plain").write_text("a file")
+    for option, name in (("--save", "x.mp4"), ("--json", "x.jsonl")):
+        res = run_sh(x86, option, str(tmp_path / "plain" / name), "--max-frames", "1", FER_EDGE_SOURCE=str(SAMPLE),
+                     FER_EDGE_VENV=str(PREFIX))
+        assert res.returncode == 1, res.stderr
+        assert res.stderr.strip().splitlines()[-1] == f"error: {option} {tmp_path}/plain/{name}: {tmp_path}/plain is " \
+            "not a folder", res.stderr
+
+
+@pytest.mark.parametrize(("where", "home", "private_tmp", "rw"), [
+    ("/opt/fer-edge", True, True, False), ("/home/pi/fer-edge", False, True, False),
+    ("/root/fer-edge", False, True, False), ("/usr/local/fer-edge", True, True, True),
+    ("/tmp/fer-edge", True, False, False),
+])
+def test_unit_sandbox_keeps_the_install_folder_writable(where: str, home: bool, private_tmp: bool, rw: bool) -> None:
+    from fer_edge.devices.systemd import unit as make_unit
+
+    unit = parse_unit(make_unit("x", where, "pi", container=False))
+    assert unit["NoNewPrivileges"] == ["yes"] and unit["ProtectSystem"] == ["full"]
+    assert ("ProtectHome" in unit) == home and ("PrivateTmp" in unit) == private_tmp
+    assert unit.get("ReadWritePaths") == ([where] if rw else None)
+
+
 def test_run_sh_arguments(x86: Path, tmp_path: Path) -> None:
     """What run.sh hands to `fer-edge run` in each case, and that click's own parser accepts all of it."""
     venv = fake_fer_edge(tmp_path)
@@ -188,6 +258,9 @@ def test_exec_start_runs_as_systemd_would(tmp_path: Path) -> None:
     assert unit["Type"] == ["notify"] and unit["WatchdogSec"] == ["30"] and unit["NotifyAccess"] == ["main"]
     assert unit["Restart"] == ["on-failure"] and unit["StartLimitBurst"] == ["5"] and unit["RestartSec"] == ["5"]
     assert unit["KillSignal"] == ["SIGTERM"] and unit["TimeoutStopSec"] == ["30"]
+    assert unit["WatchdogSignal"] == ["SIGTERM"]  # a watchdog stop finalizes the outputs too
+    assert unit["NoNewPrivileges"] == ["yes"] and unit["ProtectSystem"] == ["full"]
+    assert unit["ProtectHome"] == ["read-only"] and "PrivateTmp" not in unit  # installed under /tmp here
     assert unit["StandardOutput"] == ["journal"] and unit["StandardError"] == ["journal"]
     env_file = Path(systemd_unescape(unit["EnvironmentFile"][0].removeprefix("-")))
     assert env_file == where / "fer-edge.env" and env_file.is_file()
@@ -322,6 +395,24 @@ def test_deploy_jetsons(tiny: Path, tmp_path: Path) -> None:
     record = json.loads((tmp_path / "o" / "deploy.json").read_text())
     assert record["wheels"]["python"] == "3.10" and "manylinux_2_35_aarch64" in record["wheels"]["pip_args"]
     assert "manylinux_2_36_aarch64" not in record["wheels"]["pip_args"]
+
+
+def test_a_failed_extra_artifact_is_left_out_with_a_note(tiny: Path, tmp_path: Path) -> None:
+    """The GPU path's onnx:fp32 marked failed in the bundle: not shipped, and the note says why."""
+    bad = tmp_path / "bundle"
+    shutil.copytree(tiny, bad)
+    manifest = json.loads((bad / "manifest.json").read_text())
+    for art in manifest["artifacts"]:
+        if (art["format"], art["precision"]) == ("onnx", "fp32"):
+            art.update(status="failed", status_reason="max |diff| 0.31 vs Keras")
+    (bad / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    out = tmp_path / "dist"
+    code, text = invoke("deploy", "--device", "jetson-orin-nano", "--bundle", str(bad), "--out", str(out))
+    assert code == 0, text
+    assert {a.key for a in load_bundle(out / "bundle").manifest.artifacts} == {"tflite:int8"}
+    (note,) = [n for n in json.loads((out / "deploy.json").read_text())["notes"] if "onnx:fp32" in n]
+    assert "failed its validation (max |diff| 0.31 vs Keras)" in note and "not shipped" in note
+    assert note in (out / "README.md").read_text()
 
 
 def test_deploy_refuses_what_it_should(tiny: Path, tmp_path: Path) -> None:

@@ -73,9 +73,9 @@ def test_parse_lines_rejects_bad_records_with_the_line() -> None:
 
 def test_chroot_command_binds_proc_and_dev_not_sys_and_cuts_the_network(tmp_path: Path) -> None:
     cmd = rootfs.chroot_command(tmp_path / "my root", ["/bin/echo", "hi there"], {"FER_EDGE_SOURCE": "/a b.mp4"})
-    assert cmd[:5] == ["unshare", "--mount", "--net", "--propagation", "private"]
+    assert cmd[:cmd.index("--")] == ["unshare", "--mount", "--net", "--pid", "--fork", "--propagation", "private"]
     script = cmd[cmd.index("-c") + 1]
-    assert "/proc" in script and "--rbind /dev" in script and "/sys" not in script
+    assert "mount -t proc" in script and "--rbind /dev" in script and "/sys" not in script
     assert f"'{tmp_path / 'my root'}'" in script  # quoted
     assert cmd[-2:] == ["/bin/echo", "hi there"] and "FER_EDGE_SOURCE=/a b.mp4" in cmd
     # the script itself is valid sh that hands its arguments on unchanged
@@ -83,6 +83,22 @@ def test_chroot_command_binds_proc_and_dev_not_sys_and_cuts_the_network(tmp_path
     out = subprocess.run(["/bin/sh", "-c", fake + 'printf "%s|" "$@"', "x", "a b", "c"], capture_output=True,
                          text=True, check=True).stdout
     assert out == "a b|c|"
+
+
+def test_the_guest_sees_only_its_own_processes() -> None:
+    """In the cached rootfs (root, qemu-aarch64): the guest's /proc lists its own PID namespace, where the command
+    is PID 1, never the host's processes."""
+    root = rootfs.default_rootfs()
+    problem = rootfs.host_problem()
+    if problem or rootfs.rootfs_info(root) is None:
+        pytest.skip(problem or f"no cached rootfs at {root}")
+    rootfs.enable_binfmt(echo=lambda _: None)
+    cmd = rootfs.chroot_command(root, ["/bin/sh", "-c", 'echo "$$"; ls /proc | grep -c "^[0-9]"'])
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    assert res.returncode == 0, res.stderr
+    pid, count = res.stdout.split()
+    assert pid == "1" and int(count) <= 3, res.stdout  # sh and ls (and grep), not the host's hundreds
+    assert not Path(root / "proc" / "self").exists()  # nothing stays mounted on the host
 
 
 def test_emulation_marker(monkeypatch: pytest.MonkeyPatch) -> None:

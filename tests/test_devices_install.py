@@ -129,7 +129,9 @@ def test_offline_install_is_idempotent_and_runs(x86_wheelhouse: Path, tmp_path: 
                              timeout=900, check=False)
         assert res.returncode == 0, f"install #{attempt}: {res.stderr[-3000:]}"
         assert "backends:" in res.stdout  # fer-edge doctor, from the venv, at the end
-    assert "Requirement already satisfied: fer-edge==0.1.0" in res.stdout  # the second run changed nothing
+    # the second run changed nothing (fer-edge is given by its wheel file: pip compares the installed version)
+    assert "fer-edge is already installed with the same version" in res.stdout, res.stdout[-2000:]
+    assert "Successfully installed" not in res.stdout
     freeze = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "list", "--format=json"], capture_output=True,
                             text=True, check=True).stdout
     installed = {canonicalize_name(d["name"]): d["version"] for d in json.loads(freeze)}
@@ -152,3 +154,59 @@ def test_install_without_wheels_stops_with_one_line(tmp_path: Path) -> None:
     assert res.returncode == 2 and not (tmp_path / "v").exists()
     (line,) = res.stderr.strip().splitlines()
     assert line.startswith("error: wheels/ has no requirement wheels") and "--wheels" in line
+
+
+def stub_wheel(folder: Path, name: str, version: str, marker: str = "") -> Path:
+    """A minimal wheel (metadata only, plus a marker module) that pip can resolve and read."""
+    import base64
+    import zipfile
+
+    dist = f"{name.replace('-', '_')}-{version}"
+    files = {f"{dist}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+             f"{dist}.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
+                                         "Tag: py3-none-any\n",
+             f"decoy_{name.replace('-', '_')}.py": f"MARKER = {marker!r}\n"}
+    record = [f"{p},sha256={base64.urlsafe_b64encode(hashlib.sha256(t.encode()).digest()).rstrip(b'=').decode()},"
+              f"{len(t.encode())}" for p, t in files.items()]
+    files[f"{dist}.dist-info/RECORD"] = "\n".join([*record, f"{dist}.dist-info/RECORD,,"]) + "\n"
+    path = folder / f"{dist}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as zf:
+        for p, t in files.items():
+            zf.writestr(p, t)
+    return path
+
+
+def test_install_takes_fer_edge_from_wheels_never_from_an_index(tmp_path: Path) -> None:
+    """With FER_EDGE_INDEX=1 the index may hold a fer-edge of the same version (dependency confusion): install.sh
+    must still install the wheel in wheels/. The generated install.sh runs against a local file index holding a
+    decoy fer_edge and stand-ins for every pin; its venv's pip resolves for real (--dry-run --report)."""
+    out = tmp_path / "dist"
+    subprocess.run([sys.executable, "-m", "fer_edge.cli", "deploy", "--device", "x86", "--bundle", str(DEFAULT),
+                    "--out", str(out)], capture_output=True, check=True, timeout=600)
+    index = tmp_path / "index"
+    pinned = [("fer-edge", "0.1.0")] + [tuple(r.split("==")) for r in PROFILES.get("x86").requirements]
+    for name, version in pinned:
+        project = index / canonicalize_name(name)
+        project.mkdir(parents=True)
+        wheel = stub_wheel(project, name, version, marker="decoy")
+        (project / "index.html").write_text(f'<html><body><a href="{wheel.name}">{wheel.name}</a></body></html>')
+    report = tmp_path / "report.json"
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    # the venv's python: real pip, resolving only (no install, no dependencies: the stand-ins have none)
+    (venv / "bin" / "python").write_text(
+        f'#!/bin/bash\nif [ "$1 $2 $3" = "-m pip install" ]; then shift 3; exec {sys.executable} -m pip install '
+        f'--dry-run --ignore-installed --no-deps --report {report} "$@"; fi\nexec {sys.executable} "$@"\n')
+    (venv / "bin" / "fer-edge").write_text("#!/bin/sh\nexit 0\n")
+    for exe in ("python", "fer-edge"):
+        (venv / "bin" / exe).chmod(0o755)
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("FER_EDGE_", "PIP_", "VIRTUAL_ENV"))},
+           "FER_EDGE_VENV": str(venv), "FER_EDGE_INDEX": "1", "PIP_INDEX_URL": index.as_uri(),
+           "PIP_CONFIG_FILE": os.devnull, "PIP_CACHE_DIR": str(tmp_path / "cache")}
+    res = subprocess.run([*offline(), "bash", str(out / "install.sh")], env=env, capture_output=True, text=True,
+                         timeout=300, check=False)
+    assert res.returncode == 0, res.stderr[-3000:]
+    got = {canonicalize_name(i["metadata"]["name"]): i["download_info"]["url"]
+           for i in json.loads(report.read_text())["install"]}
+    assert got["fer-edge"] == (out / "wheels" / "fer_edge-0.1.0-py3-none-any.whl").as_uri()
+    assert got["numpy"].startswith(index.as_uri())  # the index was used for what wheels/ lacks

@@ -1,7 +1,8 @@
 """A Raspberry Pi OS-like root filesystem on this machine: Debian bookworm arm64 from Debian's packages
-(``debootstrap``), run under qemu-user through binfmt_misc, entered with ``chroot`` inside a private mount and
-network namespace (``unshare``): /proc and /dev are bind-mounted there and vanish with the process, /sys is left
-out (cpuinfo probing under qemu-user segfaults with it), and the guest has no network at all.
+(``debootstrap``), run under qemu-user through binfmt_misc, entered with ``chroot`` inside private mount, PID and
+network namespaces (``unshare``): a /proc of its own (the guest's processes only) is mounted and /dev bind-mounted
+there, both gone with the process, /sys is left out (cpuinfo probing under qemu-user segfaults with it), and the
+guest has no network at all.
 
 Host needs: Linux, root, util-linux (unshare, mount), coreutils chroot, and for an x86 host the Debian packages
 ``qemu-user-static binfmt-support`` (plus ``debootstrap`` to build the rootfs once).
@@ -189,15 +190,15 @@ def ensure_rootfs(root: str | Path | None = None, mirror: str | None = None, tim
 
 def chroot_command(root: Path, argv: Sequence[str], env: Mapping[str, str] | None = None,
                    cwd: str = "/") -> list[str]:
-    """The host command that runs ``argv`` in ``root``: a private mount namespace with /proc and /dev bound
-    (gone when the process ends, so nothing stays mounted), a fresh network namespace (no network), a clean
-    environment (``env`` plus PATH, HOME=/root, LANG)."""
+    """The host command that runs ``argv`` in ``root``: private mount and PID namespaces, with a /proc of its own
+    (the guest sees only its own processes, never the host's) and /dev bound, all gone when the process ends;
+    a fresh network namespace (no network); a clean environment (``env`` plus PATH, HOME=/root, LANG)."""
     r = shlex.quote(str(root))
     guest_env = {"PATH": GUEST_PATH, "HOME": "/root", "LANG": "C.UTF-8", **(env or {})}
-    script = (f"set -e; mount --bind /proc {r}/proc; mount --rbind /dev {r}/dev; "
+    script = (f"set -e; mount -t proc -o nosuid,nodev,noexec proc {r}/proc; mount --rbind /dev {r}/dev; "
               f'exec chroot {r} /usr/bin/env -i -C {shlex.quote(cwd)} "$@"')
-    return ["unshare", "--mount", "--net", "--propagation", "private", "--", "/bin/sh", "-c", script,
-            "fer-edge-chroot", *(f"{k}={v}" for k, v in guest_env.items()), *argv]
+    return ["unshare", "--mount", "--net", "--pid", "--fork", "--propagation", "private", "--", "/bin/sh", "-c",
+            script, "fer-edge-chroot", *(f"{k}={v}" for k, v in guest_env.items()), *argv]
 
 
 def _check(cmd: list[str], what: str) -> None:
