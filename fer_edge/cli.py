@@ -118,6 +118,10 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("interrupted", err=True)
         sys.exit(130)
+    except click.UsageError as exc:  # a bad option or argument: one line, like every other bad input
+        where = exc.ctx.command_path if exc.ctx is not None else "fer-edge"
+        click.echo(f"error: {exc.format_message()} (see {where} --help)", err=True)
+        sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)

@@ -177,3 +177,21 @@ def test_atomic_writes_follow_the_umask_without_setting_it(tmp_path: Path, monke
     finally:
         monkeypatch.undo()
         os.umask(old)
+
+
+@pytest.mark.parametrize(("argv", "says"), [
+    (["runn"], "No such command 'runn'"),
+    (["run", "--size", "0x0"], "'--size'"),
+    (["run", "--threads", "abc"], "'--threads'"),
+    (["convert"], "Missing argument"),
+    (["bench", "--nope"], "No such option"),
+])
+def test_a_bad_option_is_one_line_naming_the_help(argv: list[str], says: str,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from fer_edge.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exc.value.code == 2 and len(err) == 1, err
+    assert err[0].startswith("error: ") and says in err[0] and err[0].endswith("--help)"), err
