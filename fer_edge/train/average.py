@@ -21,10 +21,11 @@ import numpy as np
 from fer_edge import atomic, run_record
 from fer_edge.data.types import FaceDataset
 from fer_edge.errors import DataError, FerEdgeError
+from fer_edge.preprocess import to_model_input
 from fer_edge.train import reports
 from fer_edge.train.evaluate import input_size, metrics, predict
 from fer_edge.train.folds import load_stage_data, official_parts, resolve_data, subject_holdout
-from fer_edge.train.trainer import average_weights, kept_epochs, to_model_input
+from fer_edge.train.trainer import average_weights, kept_epochs
 
 STAGE_MODEL = "model.keras"
 

@@ -26,9 +26,9 @@ from fer_edge.train.backbones import BACKBONES
 from fer_edge.train.config import STAGES, ChainConfig
 from fer_edge.train.folds import load_stage_data, resolve_data, subset
 from fer_edge.train.scoring import score_folds, score_official
+from fer_edge.train.settings import StageConfig, augment_level
 from fer_edge.train.stage import StageContext, StageJob, StageOutcome, StartModel
 from fer_edge.train.surgery import check_imagenet, check_start_weights, saved_input_size
-from fer_edge.train.trainer import StageConfig, augment_level
 
 __all__ = ["ChainResult", "StageOutcome", "preflight", "run_chain", "run_stage"]
 

@@ -15,9 +15,10 @@ from fer_edge.preprocess import to_model_input
 from fer_edge.train import outputs
 from fer_edge.train.config import PROTOCOLS, STAGES
 from fer_edge.train.folds import cv_folds, official_parts, subject_holdout
+from fer_edge.train.settings import StageConfig
 from fer_edge.train.stage import StageContext, StageJob, StageScore, StartModel
 from fer_edge.train.surgery import load_model
-from fer_edge.train.trainer import StageConfig, train_stage
+from fer_edge.train.trainer import train_stage
 
 
 def mistakes(model: object, faces01: np.ndarray, y_true: np.ndarray, probs: np.ndarray, limit: int,

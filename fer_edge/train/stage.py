@@ -13,8 +13,8 @@ import numpy as np
 
 from fer_edge.data.types import FaceDataset
 from fer_edge.train.config import ChainConfig
+from fer_edge.train.settings import StageConfig
 from fer_edge.train.surgery import start_model
-from fer_edge.train.trainer import StageConfig
 
 
 class StageContext:
