@@ -121,6 +121,8 @@ def _line(args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> s
     ("lr", "many", "error: --lr: expected float, got 'many'"),
     ("limit", "5", "error: --limit must be at least 10 faces, got 5"),
     ("plateau_factor", "1", "error: --plateau-factor must be in (0, 1), got 1.0"),
+    ("adv_epsilon", "nan", "error: --adv-epsilon must be a finite number, got nan"),  # NaN fails no comparison
+    ("lr", "inf", "error: --lr must be a finite number, got inf"),
 ])
 def test_a_bad_value_is_the_same_line_from_the_command_line_and_a_file(key: str, value: str, expected: str,
                                                                         tmp_path: Path,
@@ -191,3 +193,10 @@ def test_the_background_sepnet_config_still_reads_as_its_plan() -> None:
     assert json.loads(json.dumps(asdict(cfg.stage_config("ferplus", "sepnet")))) == plan["config"]
     assert (cfg.val_fraction, cfg.limit, cfg.fold_epochs_for("ferplus")) == (plan["val_fraction"], plan["limit"],
                                                                              plan["fold_epochs"])
+
+
+@pytest.mark.parametrize("lr", [float("nan"), float("inf"), 0.0])
+def test_explicit_phases_need_a_finite_positive_lr(lr: float) -> None:
+    phases = [{"name": "all", "unfreeze": 1.0, "lr": lr, "epochs": 1}]
+    with pytest.raises(FerEdgeError, match="a finite lr > 0"):
+        config.config_from_settings({"out": "run", "phases": phases}).validate()

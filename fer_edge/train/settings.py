@@ -8,6 +8,7 @@ from the command line and from a file. Holds StageConfig (one stage's training) 
 from __future__ import annotations
 
 import functools
+import math
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -177,6 +178,8 @@ class Setting:
                         raise SettingError(f"{where}{self.label}: {exc}") from None
                 elif item not in m.choices:
                     raise SettingError(choice_error(where + self.label, m.choices, item))
+        if isinstance(value, float) and not math.isfinite(value):  # NaN fails every comparison below
+            raise SettingError(f"{where}{self.label} must be a finite number, got {value}")
         text = self.range_text()
         if text is None:
             return
@@ -284,8 +287,8 @@ def read_phases(value: object) -> tuple[Phase, ...] | None:
                                                           int(p["epochs"])) for p in value)
     except (TypeError, KeyError, ValueError):
         raise SettingError("phases must be a list of {name, unfreeze, lr, epochs}") from None
-    if not out or any(p.epochs < 1 or p.lr <= 0 or not 0 <= p.unfreeze <= 1 for p in out):
-        raise SettingError("phases need epochs >= 1, lr > 0 and unfreeze in [0, 1]")
+    if not out or any(p.epochs < 1 or not 0 < p.lr < math.inf or not 0 <= p.unfreeze <= 1 for p in out):
+        raise SettingError("phases need epochs >= 1, a finite lr > 0 and unfreeze in [0, 1]")
     return out
 
 
