@@ -174,6 +174,25 @@ def test_train_bad_options_give_one_line(args, expected, monkeypatch, tmp_path) 
     assert expected.lower() in line.lower(), line
 
 
+@pytest.mark.parametrize("extra", [[], ["--data", "ferplus=/no/such/dir"]])
+def test_train_config_data_not_a_mapping_gives_one_line(extra, monkeypatch, tmp_path) -> None:
+    (tmp_path / "c.yaml").write_text(f"data: [1, 2]\nout: {tmp_path / 'run'}\n")
+    line = _one_line_error(["train", "--config", str(tmp_path / "c.yaml"), *extra], monkeypatch, tmp_path)
+    assert line.startswith("error: data: expected a mapping of stage names to dataset folders"), line
+    assert "got list [1, 2]" in line and "TypeError" not in line
+
+
+def test_train_missing_runs_model_says_where_it_comes_from(monkeypatch, tmp_path) -> None:
+    (tmp_path / "c.yaml").write_text(f"weights: runs/compact/compact/ferplus/model.keras\nout: {tmp_path / 'r'}\n")
+    line = _one_line_error(["train", "--config", str(tmp_path / "c.yaml")], monkeypatch, tmp_path)
+    assert "no such model file; run the earlier step first (docs/model.md)" in line
+    assert "results/MODELS.md" in line
+    line = _one_line_error(["train", "--teacher", "runs/t/model.keras", "--out", "r"], monkeypatch, tmp_path)
+    assert "--teacher runs/t/model.keras: no such model file; run the earlier step first" in line
+    line = _one_line_error(["train", "--weights", "elsewhere/m.keras", "--out", "r"], monkeypatch, tmp_path)
+    assert "earlier step" not in line and "use imagenet, none or a .keras path" in line
+
+
 def test_train_missing_data_gives_one_line(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("FER_EDGE_DATA", str(tmp_path / "empty"))
     monkeypatch.setattr(folds, "data_roots", lambda: [tmp_path / "empty"])

@@ -90,7 +90,10 @@ def train(ctx: click.Context, config_file: str | None, data: tuple[str, ...], **
     if settings.get("backbones") and ctx.get_parameter_source("backbone") is click.core.ParameterSource.DEFAULT:
         settings.pop("backbone", None)
     if data:
-        settings["data"] = {**(settings.get("data") or {}), **_pairs(data)}
+        known = settings.get("data") or {}
+        if not isinstance(known, dict):
+            raise FerEdgeError(config.data_error(known))
+        settings["data"] = {**known, **_pairs(data)}
     cfg = config.config_from_settings(settings)
     chain.preflight(cfg)
     if cfg.distribute == "multiworker" or (cfg.distribute == "auto" and os.environ.get("TF_CONFIG")):

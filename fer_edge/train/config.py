@@ -110,14 +110,14 @@ class ChainConfig:
             if len(self.backbones) > 1:
                 raise FerEdgeError("--weights PATH starts one backbone; it cannot be combined with --backbones a,b")
             if not Path(self.weights).exists():
-                raise FerEdgeError(f"--weights {self.weights}: no such model file "
-                                   "(use imagenet, none or a .keras path)")
+                raise FerEdgeError(f"--weights {self.weights}: no such model file{_missing_model_hint(self.weights)}")
         check_values(self)  # every setting among its choices and inside its range, the shared stage ones too
         for name in self.chain:
             c = self.stage_config(name)
             for t in teacher_paths(c.teacher):
                 if not Path(t).is_file():
-                    raise FerEdgeError(f"--teacher {t}: no such model file")
+                    hint = _missing_model_hint(t) if _under_runs(t) else ""
+                    raise FerEdgeError(f"--teacher {t}: no such model file{hint}")
         for b in self.backbones:
             spec = BACKBONES.get(b)
             size = self.stage.input_size or spec.input_size
@@ -147,6 +147,18 @@ class ChainConfig:
     def to_dict(self) -> dict:
         """Plain JSON-able settings (as run.json and chain.json record them)."""
         return json.loads(json.dumps(asdict(self)))
+
+
+def _under_runs(path: str) -> bool:
+    """Whether a path is a run folder's output (``runs/...``), which the docs' earlier steps write."""
+    return Path(path).parts[:1] == ("runs",) or "runs" in Path(path).parts[:-1]
+
+
+def _missing_model_hint(path: str) -> str:
+    """What to do about a start model that is not there: a ``runs/`` one comes from an earlier step."""
+    if _under_runs(path):
+        return "; run the earlier step first (docs/model.md) or get it from git (results/MODELS.md)"
+    return " (use imagenet, none or a .keras path)"
 
 
 FILE_SETTINGS = file_settings(ChainConfig)       # every config-file key, the shared stage settings' included
@@ -194,6 +206,12 @@ def _coerce(key: str, value: object, where: str = "") -> object:
     return value if s is None else s.coerce(value, where)
 
 
+def data_error(value: object) -> str:
+    """The one line for a ``data`` setting that is not a mapping of stage names to folders."""
+    return (f"data: expected a mapping of stage names to dataset folders, e.g. {{ferplus: /data/ferplus}}; "
+            f"got {type(value).__name__} {str(value)[:60]}")
+
+
 def config_from_settings(settings: Mapping[str, object]) -> ChainConfig:
     """A ChainConfig from flat settings (CLI options and/or a config file), types checked."""
     s = dict(settings)
@@ -212,7 +230,7 @@ def config_from_settings(settings: Mapping[str, object]) -> ChainConfig:
         raise FerEdgeError(f"bad training setting: {exc}") from None
     data = s.pop("data", None) or {}
     if not isinstance(data, Mapping):
-        raise FerEdgeError("data must map stage names to paths, e.g. {ferplus: /data/ferplus}")
+        raise FerEdgeError(data_error(data))
     stages = s.pop("stages", None) or {}
     if not isinstance(stages, Mapping) or not all(isinstance(v, Mapping) for v in stages.values()):
         raise FerEdgeError("stages must map stage names to settings, e.g. {jaffe: {lr: 0.0001}}")
