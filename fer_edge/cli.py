@@ -102,7 +102,7 @@ def cli() -> None:
     \b
     fer-edge demo                                      # bundled model on bundled faces
     fer-edge data info PATH                            # what a dataset folder holds
-    fer-edge train --backbone compact --chain ferplus,jaffe,ckplus
+    fer-edge train --backbone compact --chain ferplus,jaffe,ckplus --out runs/compact
     fer-edge convert runs/compact --int8               # quantized bundle
     fer-edge run --camera 0                            # live, on a Pi or a Jetson
     fer-edge bench BUNDLE --data ferplus               # size, speed, accuracy lost

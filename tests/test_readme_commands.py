@@ -150,6 +150,85 @@ def test_the_parser_catches_what_it_should() -> None:
     parse(["bench", "b", "--data", "nosuch-here"])  # a dataset name not on this machine
 
 
+class _Built(Exception):
+    """Raised by the stubbed preflight: carries the ChainConfig the train command built."""
+
+    def __init__(self, cfg: object) -> None:
+        super().__init__("built")
+        self.cfg = cfg
+
+
+PLACEHOLDER = re.compile(r"[A-Z][A-Z_]*(?:[,.=][A-Z_]*)*")  # N, PATH, NAME=PATH: an inline command's placeholders
+
+
+def train_commands() -> list[tuple[str, list[str]]]:
+    """(where, argv) of every complete `fer-edge train` command: code blocks, help examples, and inline ones
+    without placeholders."""
+    found = [("README.md", a) for a in readme_blocks()] + [("README.md", a) for a in readme_inline()]
+    found += docs_commands(strict=True) + docs_commands(strict=False) + help_examples()
+    return [(w, a) for w, a in found if a[0] == "train" and len(a) > 1 and "--help" not in a
+            and not any(PLACEHOLDER.fullmatch(x) for x in a[1:])]
+
+
+def build_train_config(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> object | None:
+    """Run the `fer-edge train` command as written up to the point where it would train: the config (file and
+    options) is read and built and validated for real; returns the ChainConfig, or None when only a path that is
+    absent here (a config file elsewhere, a runs/ model) stopped it. Any other problem fails."""
+    from fer_edge.errors import FerEdgeError
+    from fer_edge.train import chain
+
+    def preflight(cfg: object, given: tuple[str, ...] = ()) -> dict:
+        try:
+            cfg.validate()
+        except FerEdgeError as exc:
+            if "no such model file" not in str(exc):
+                raise
+        raise _Built(cfg)
+
+    def run_chain(*args: object, **kwargs: object) -> None:
+        raise AssertionError("fer-edge train would have trained")
+
+    monkeypatch.setattr(chain, "preflight", preflight)
+    monkeypatch.setattr(chain, "run_chain", run_chain)
+    monkeypatch.chdir(REPO)
+    try:
+        cli.main(args=list(argv), prog_name="fer-edge", standalone_mode=False)
+    except _Built as built:
+        return built.cfg
+    except click.ClickException as exc:
+        msg = exc.format_message()
+        if re.search(r"--config \S+: no such file", msg):
+            return None
+        raise AssertionError(f"fer-edge {' '.join(argv)}: {msg}") from None
+    raise AssertionError(f"fer-edge {' '.join(argv)}: returned without building a config")
+
+
+def test_train_commands_found() -> None:
+    assert len(train_commands()) >= 12
+
+
+@pytest.mark.parametrize(("where", "argv"), train_commands(), ids=lambda x: " ".join(x)[:70] if isinstance(x, list)
+                         else x)
+def test_train_command_builds_its_config(where: str, argv: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every train command in the docs builds its config as written (--out given or in the config file, ...)."""
+    cfg = build_train_config(argv, monkeypatch)
+    if cfg is not None:
+        assert cfg.out and cfg.chain
+
+
+@pytest.mark.parametrize("argv", [["train", "--backbone", "compact", "--chain", "ferplus"],
+                                  ["train", "--chain", "ferplus", "--out", "r", "--epochs", "0"],
+                                  ["train", "--chain", "ferplus", "--out", "r", "--val-fraction", "1.5"]])
+def test_the_train_check_catches_what_parsing_does_not(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A train command without --out parses (click does not know --out is required) but does not build."""
+    if "--out" not in argv:
+        parse(argv)
+    with pytest.raises(AssertionError):
+        build_train_config(argv, monkeypatch)
+    argv_ok = ["train", "--chain", "ferplus", "--out", "r"]
+    assert build_train_config(argv_ok, monkeypatch).out == "r"
+
+
 def test_bare_dataset_name_resolves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "ferplus").mkdir()
     monkeypatch.setenv("FER_EDGE_DATA", str(tmp_path))
