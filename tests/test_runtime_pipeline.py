@@ -62,12 +62,14 @@ def test_flip_tta_averages_each_face_with_its_mirror_image(dev_bundle: Path) -> 
     ref = tta.predict(pipe.crops(frame, _known(2)), bgr=True)
     np.testing.assert_allclose([[e.probabilities[c] for c in pipe.classes] for e in got], ref, atol=1e-6)
 
-def test_crop_rule_matches_the_data_layer() -> None:
+def test_crop_rule_matches_the_data_layer(dev_bundle: Path) -> None:
     data_faces = pytest.importorskip("fer_edge.data.faces")
-    from fer_edge.runtime.geometry import square_box
-
+    pipe = Pipeline.from_bundle(dev_bundle, smooth=0.0)
+    assert pipe.crop == data_faces.CROP  # the bundle's rule is the one its training photos were cut by
+    frame = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
     for box in [(10, 20, 50, 60), (0, 0, 300, 200), (600, 400, 60, 70)]:
-        assert square_box(box, (480, 640)) == data_faces.square_box(box, (480, 640))
+        x, y, w, h = data_faces.CROP.box(box, frame.shape)
+        assert np.array_equal(pipe.crops(frame, [Face(box, 1.0)])[0], frame[y:y + h, x:x + w])
 
 
 def test_no_face_frame_and_bad_frames(dev_bundle: Path) -> None:

@@ -1,7 +1,8 @@
 """Face crops for datasets of full photos (JAFFE, original CK+).
 
 The runtime's face detector is used when it can be imported (``fer_edge.runtime.detectors.get_detector``);
-the largest face is expanded to a square and cropped. Without a detector, or when no face is found,
+the largest face's box becomes the crop by a ``fer_edge.preprocess.CropRule`` (default ``CROP``: grown 8% of its side
+on each side into a square). Without a detector, or when no face is found,
 a centred square is cropped instead and the reader lists it in ``problems``.
 """
 
@@ -17,7 +18,6 @@ from fer_edge.preprocess import DEFAULT_CROP, CropRule
 
 Box = tuple[int, int, int, int]  # x, y, w, h
 CROP = DEFAULT_CROP  # the rule full photos are cropped by; a run record carries it, the manifest hands it on
-MARGIN = CROP.margin  # detector box grown by 8% of its side on each side (16% in all)
 
 
 def load_detector(name: str = "auto") -> tuple[Any | None, str]:
@@ -49,18 +49,12 @@ def largest_face(image: np.ndarray, detector: Any) -> Box | None:
     return (x, y, w, h) if w > 0 and h > 0 else None
 
 
-def square_box(box: Box, shape: tuple[int, ...], margin: float = MARGIN) -> Box:
-    """``box`` grown by ``margin`` on each side into a square, shifted (and if needed shrunk) to fit ``shape``
-    (``CROP`` with that margin)."""
-    return CropRule(margin=margin, square=CROP.square).box(box, shape)
-
-
 def centre_box(shape: tuple[int, ...], scale: float = 0.6, centre: tuple[float, float] = (0.5, 0.5)) -> Box:
     """A square of ``scale`` x the shorter side, centred at ``centre`` (fractions of width, height)."""
     img_h, img_w = shape[:2]
     side = max(1, round(min(img_w, img_h) * scale))
     box = (round(centre[0] * img_w - side / 2), round(centre[1] * img_h - side / 2), side, side)
-    return square_box(box, shape, margin=0.0)
+    return CropRule(margin=0.0).box(box, shape)
 
 
 def cut(image: np.ndarray, box: Box, size: int | None) -> np.ndarray:
@@ -76,23 +70,23 @@ def crop_face(
     image: np.ndarray,
     size: int | None = None,
     detector: Any | None = None,
-    margin: float = MARGIN,
+    rule: CropRule = CROP,
     fallback_scale: float = 0.6,
     fallback_centre: tuple[float, float] = (0.5, 0.5),
 ) -> np.ndarray:
-    """Square crop of the largest face in ``image`` (centred square when ``detector`` is None or finds none),
-    resized to ``size`` x ``size`` when given."""
+    """Crop of the largest face in ``image`` by ``rule`` (a centred square when ``detector`` is None or finds
+    none), resized to ``size`` x ``size`` when given."""
     box = largest_face(image, detector) if detector is not None else None
-    box = square_box(box, image.shape, margin) if box else centre_box(image.shape, fallback_scale, fallback_centre)
+    box = rule.box(box, image.shape) if box else centre_box(image.shape, fallback_scale, fallback_centre)
     return cut(image, box, size)
 
 
 @dataclass
 class FaceCropper:
-    """Crops faces for one dataset read and counts the fallbacks, for the dataset's ``problems``."""
+    """Crops faces for one dataset read by ``rule`` and counts the fallbacks, for the dataset's ``problems``."""
 
     size: int
-    margin: float = MARGIN
+    rule: CropRule = CROP
     fallback_scale: float = 0.6
     fallback_centre: tuple[float, float] = (0.5, 0.5)
     detector: Any | None = None
@@ -117,7 +111,7 @@ class FaceCropper:
             self.fallbacks.append(name)
             box = centre_box(image.shape, self.fallback_scale, self.fallback_centre)
         else:
-            box = square_box(box, image.shape, self.margin)
+            box = self.rule.box(box, image.shape)
         return cut(image, box, self.size)
 
     def problems(self) -> tuple[str, ...]:

@@ -11,8 +11,9 @@ from typing import Any
 
 from fer_edge.atomic import write_json
 from fer_edge.errors import FerEdgeError
+from fer_edge.preprocess import DEFAULT_CROP
 from fer_edge.runtime.geometry import iou
-from fer_edge.runtime.pipeline import CROP_MARGIN, Pipeline, _default_bundle
+from fer_edge.runtime.pipeline import Pipeline, _default_bundle
 from fer_edge.runtime.run import run
 from fer_edge.runtime.sample import CLIP, FACES_CSV, SAMPLE_DIR, SampleFace, read_faces
 from fer_edge.runtime.sources import Frame
@@ -27,7 +28,7 @@ class DemoResult:
     accuracy: dict[str, Any] = field(default_factory=dict)
 
 
-def known_box(tile: tuple[int, int, int, int], margin: float = CROP_MARGIN) -> tuple[int, int, int, int]:
+def known_box(tile: tuple[int, int, int, int], margin: float = DEFAULT_CROP.margin) -> tuple[int, int, int, int]:
     """The face box whose pipeline crop (square, ``margin`` per side: the bundle's crop rule) is exactly the
     sample's face tile."""
     x, y, w, h = tile

@@ -1,10 +1,9 @@
-"""Box arithmetic shared by detectors, the tracker and the crop step. Boxes are (x, y, w, h) in pixels."""
+"""Box arithmetic shared by detectors and the tracker. Boxes are (x, y, w, h) in pixels; the crop step's rule is
+``fer_edge.preprocess.CropRule``."""
 
 from __future__ import annotations
 
 import numpy as np
-
-from fer_edge.preprocess import DEFAULT_CROP, CropRule
 
 Box = tuple[int, int, int, int]
 
@@ -71,9 +70,3 @@ def clip_box(box: Box | np.ndarray, shape: tuple[int, ...]) -> Box:
     x1, y1 = round(max(0.0, x)), round(max(0.0, y))
     x2, y2 = round(min(float(w), x + bw)), round(min(float(h), y + bh))
     return x1, y1, max(0, x2 - x1), max(0, y2 - y1)
-
-
-def square_box(box: Box, shape: tuple[int, ...], margin: float = DEFAULT_CROP.margin) -> Box:
-    """``box`` grown by ``margin`` on each side into a square, shifted (and if needed shrunk) to fit ``shape``:
-    ``fer_edge.preprocess.CropRule`` (the one rule the data layer, the manifest and the pipeline use)."""
-    return CropRule(margin=margin).box(box, shape)

@@ -25,7 +25,6 @@ from fer_edge.runtime.tracking import IoUTracker
 from fer_edge.runtime.types import Expression, Face, FrameResult
 
 T = TypeVar("T")
-CROP_MARGIN = DEFAULT_CROP.margin  # the default rule's margin; a pipeline crops with its bundle's rule (manifest crop)
 
 
 class Pipeline:
