@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from fer_edge.errors import FerEdgeError, ModelError
+from fer_edge.preprocess import CropRule
 from fer_edge.runtime.detectors import DETECTORS, get_detector
 from fer_edge.runtime.detectors import haar as haar_mod
 from fer_edge.runtime.detectors.area import AreaFill, whole_factor
 from fer_edge.runtime.detectors.blazeface import VARIANTS, BlazeFace, ssd_anchors
-from fer_edge.preprocess import CropRule
 from fer_edge.runtime.geometry import iou, weighted_nms
 
 needs_blazeface = pytest.mark.skipif(not DETECTORS.get("blazeface").is_available(),
