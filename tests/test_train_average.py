@@ -119,3 +119,45 @@ def test_bad_input_is_one_line(trained, tmp_path) -> None:
     assert "--swa N" in _one_line_error(["average", str(bare), "--epochs", "2"])
     (bare / "run.json").write_text('{"status": "running"}')
     assert "not the record of a finished stage" in _one_line_error(["average", str(bare), "--epochs", "2"])
+
+
+def test_out_is_written_whole_and_never_over_another_stage(trained, tmp_path, monkeypatch) -> None:
+    """The output folder appears with its three files at once: a write killed midway leaves the earlier average as
+    it was (no temp folder left); a finished stage's folder, or any folder with other files, is refused."""
+    from fer_edge import atomic
+    from fer_edge.train import average
+
+    monkeypatch.setattr(average, "_scores", lambda model, val, test: {"val_accuracy": 0.5})
+    out = tmp_path / "avg"
+    average.average_stage(trained["stage"], [1], out)
+    assert sorted(p.name for p in out.iterdir()) == ["average.json", "model.keras", "run.json"]
+    (out / "extra.txt").write_text("from before")  # an earlier average is replaced whole
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    real = atomic.write_json
+
+    def killed(target, obj):
+        if Path(target).name == "run.json":
+            raise KeyboardInterrupt  # killed after model.keras and average.json were written
+        return real(target, obj)
+
+    monkeypatch.setattr(atomic, "write_json", killed)
+    with pytest.raises(KeyboardInterrupt):
+        average.average_stage(trained["stage"], [2], out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["avg"]
+    monkeypatch.setattr(atomic, "write_json", real)
+    average.average_stage(trained["stage"], [2], out)
+    assert json.loads((out / "average.json").read_text())["counts"] == [2] and not (out / "extra.txt").exists()
+
+    other = tmp_path / "other"  # another finished stage's folder
+    other.mkdir()
+    (other / "model.keras").write_bytes(b"the other stage's model")
+    (other / "run.json").write_text('{"status": "finished"}')
+    line = _one_line_error(["average", str(trained["stage"]), "--epochs", "1", "--out", str(other)])
+    assert line.startswith(f"error: --out {other}: holds a training stage (run.json"), line
+    assert (other / "model.keras").read_bytes() == b"the other stage's model"
+    (other / "run.json").unlink()
+    assert "not an earlier fer-edge average output" in _one_line_error(
+        ["average", str(trained["stage"]), "--epochs", "1", "--out", str(other)])
+    assert (other / "model.keras").read_bytes() == b"the other stage's model"

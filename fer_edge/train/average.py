@@ -28,6 +28,7 @@ from fer_edge.train.folds import load_stage_data, official_parts, resolve_data, 
 from fer_edge.train.trainer import average_weights, kept_epochs
 
 STAGE_MODEL = "model.keras"
+AVERAGE_RECORD = "average.json"
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,8 @@ class AverageResult:
 def average_stage(stage_dir: str | Path, counts: Sequence[int], out: str | Path | None = None,
                   data: Mapping[str, str] | None = None, dataset: FaceDataset | None = None) -> AverageResult:
     """Average the newest ``counts`` kept epochs of the finished stage in ``stage_dir`` and write the variant best
-    on validation into ``out`` (default ``stage_dir/average``): model.keras, run.json, average.json.
+    on validation into ``out`` (default ``stage_dir/average``): model.keras, run.json, average.json, written as one
+    folder (an earlier average there is replaced whole; a folder holding anything else is refused).
     ``data`` maps a stage name to its dataset folder (else the folder the run read, else the data roots);
     ``dataset`` gives the stage's faces directly (tests, notebooks)."""
     from fer_edge.train.surgery import load_model
@@ -61,6 +63,7 @@ def average_stage(stage_dir: str | Path, counts: Sequence[int], out: str | Path 
     dest = Path(out) if out is not None else stage / "average"
     if dest.resolve() == stage.resolve():
         raise FerEdgeError(f"--out {dest}: choose a folder other than the stage's own")
+    _check_out(dest)
     train, val, test = _stage_parts(run, data, dataset)
 
     model = load_model(stage / STAGE_MODEL)
@@ -78,16 +81,29 @@ def average_stage(stage_dir: str | Path, counts: Sequence[int], out: str | Path 
     if best_weights is not None:
         model.set_weights(best_weights)
 
-    dest.mkdir(parents=True, exist_ok=True)
-    with atomic.atomic_path(dest / STAGE_MODEL) as tmp:
-        model.save(tmp)
-    atomic.write_json(dest / "average.json", {
-        "stage": str(stage), "epochs_kept": [f.name for f in files], "counts": counts, "variants": variants,
-        "kept": best_name, "chosen_on": "validation accuracy (ties keep the stage's own model)"})
     record = _run_record(run, variants[best_name], dest)
     run_record.from_dict(record, str(dest / "run.json"))  # what conversion will read: checked before writing
-    atomic.write_json(dest / "run.json", record)
+    with atomic.atomic_dir(dest) as tmp:  # the three files appear together, replacing an earlier average whole
+        model.save(tmp / STAGE_MODEL)
+        atomic.write_json(tmp / AVERAGE_RECORD, {
+            "stage": str(stage), "epochs_kept": [f.name for f in files], "counts": counts, "variants": variants,
+            "kept": best_name, "chosen_on": "validation accuracy (ties keep the stage's own model)"})
+        atomic.write_json(tmp / "run.json", record)
     return AverageResult(dest, best_name, variants, len(files))
+
+
+def _check_out(dest: Path) -> None:
+    """The output folder is new, empty or an earlier ``fer-edge average`` output (average.json), which is replaced
+    whole; never a training stage's folder or any other folder with files in it."""
+    if dest.is_file():
+        raise FerEdgeError(f"--out {dest}: is a file; give a folder")
+    if not dest.is_dir() or (dest / AVERAGE_RECORD).is_file() or not any(dest.iterdir()):
+        return
+    if (dest / "run.json").is_file():
+        raise FerEdgeError(f"--out {dest}: holds a training stage (run.json, no {AVERAGE_RECORD}), which would be "
+                           "replaced; choose a new folder")
+    raise FerEdgeError(f"--out {dest}: already holds files that are not an earlier fer-edge average output (no "
+                       f"{AVERAGE_RECORD}); choose a new or empty folder")
 
 
 def _finished_run(stage: Path) -> dict:

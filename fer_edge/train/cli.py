@@ -144,7 +144,8 @@ def explain(model: str, images: tuple[str, ...], out: str, classes: str | None, 
 @click.argument("stage", type=click.Path())
 @click.option("--epochs", "counts", required=True, metavar="N[,N...]",
               help="How many of the newest kept epochs to average; several counts = one average each.")
-@click.option("--out", type=click.Path(file_okay=False), metavar="DIR", help="Output folder  [default: STAGE/average].")
+@click.option("--out", type=click.Path(file_okay=False), metavar="DIR",
+              help="Output folder: new, empty or an earlier average's (replaced whole)  [default: STAGE/average].")
 @click.option("--data", multiple=True, metavar="NAME=PATH",
               help="The stage's dataset folder (default: the one the run read, then $FER_EDGE_DATA/<name>).")
 def average(stage: str, counts: str, out: str | None, data: tuple[str, ...]) -> None:
