@@ -45,8 +45,8 @@ def readme_blocks(text: str = README) -> list[list[str]]:
 
 
 def readme_inline(text: str = README) -> list[list[str]]:
-    spans = re.findall(r"(?<!`)`(fer-edge [^`\n]+)`(?!`)", re.sub(r"```.*?```", "", text, flags=re.S))
-    return [c for s in spans for c in commands_in(s) if not _alternatives(c)]
+    spans = re.findall(r"(?<!`)`(fer-edge [^`]+)`(?!`)", re.sub(r"```.*?```", "", text, flags=re.S))
+    return [c for s in spans for c in commands_in(" ".join(s.split())) if not _alternatives(c)]  # may wrap a line
 
 
 def docs_commands(strict: bool) -> list[tuple[str, list[str]]]:
@@ -166,8 +166,8 @@ def train_commands() -> list[tuple[str, list[str]]]:
     without placeholders."""
     found = [("README.md", a) for a in readme_blocks()] + [("README.md", a) for a in readme_inline()]
     found += docs_commands(strict=True) + docs_commands(strict=False) + help_examples()
-    return [(w, a) for w, a in found if a[0] == "train" and len(a) > 1 and "--help" not in a
-            and not any(PLACEHOLDER.fullmatch(x) for x in a[1:])]
+    return [(w, a) for w, a in found if a[0] == "train" and a[1:2] != [] and a[1].startswith("--")
+            and "--help" not in a and not any(PLACEHOLDER.fullmatch(x) for x in a[1:])]
 
 
 def build_train_config(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> object | None:
