@@ -52,6 +52,63 @@ def test_the_architecture_lists_every_registry() -> None:
     assert sorted(n for n in found if f"`{n}`" not in text) == []
 
 
+def package_block() -> str:
+    text = (DOCS / "architecture.md").read_text(encoding="utf-8")
+    return re.search(r"```\nfer_edge/\n(.*?)```", text, re.S).group(1)
+
+
+def unnamed_modules(block: str, package: Path = PACKAGE) -> list[str]:
+    """The modules (each .py but __init__) under ``package`` that the package block of docs/architecture.md does
+    not name: a top-level one as ``name.py`` above the folders, one in a folder by its name in that folder's
+    entry, one in a subfolder by its name after ``sub/`` in it (until the next ``other/``)."""
+    lines = block.splitlines()
+    first = next(i for i, ln in enumerate(lines) if re.match(r"  \w+/", ln))
+    top, sections, current = "\n".join(lines[:first]), {}, None
+    for ln in lines[first:]:
+        m = re.match(r"  (\w+)/", ln)
+        current = m.group(1) if m else current
+        sections[current] = sections.get(current, "") + ln + "\n"
+    missing = []
+    for path in sorted(package.rglob("*.py")):
+        rel = path.relative_to(package)
+        if path.name == "__init__.py" or "__pycache__" in rel.parts:
+            continue
+        if len(rel.parts) == 1:
+            named = re.search(rf"(?<![\w/]){re.escape(path.name)}\b", top)
+        else:
+            text = sections.get(rel.parts[0], "")
+            for sub in rel.parts[1:-1]:
+                m = re.search(rf"\b{re.escape(sub)}/(.*?)(?=\b\w+/[\s(]|\Z)", text, re.S)
+                text = m.group(1) if m else ""
+            named = re.search(rf"(?<![\w.-]){re.escape(path.stem)}(?![\w'-])", text)
+        if not named:
+            missing.append(rel.as_posix())
+    return missing
+
+
+def test_the_architecture_names_every_module() -> None:
+    assert unnamed_modules(package_block()) == []
+
+
+def test_the_architecture_names_every_test_helper() -> None:
+    text = (DOCS / "architecture.md").read_text(encoding="utf-8").split("## Tests", 1)[1]
+    helpers = sorted(p.stem for p in (DOCS.parent / "tests" / "helpers").glob("*.py") if p.stem != "__init__")
+    assert len(helpers) >= 7 and [h for h in helpers if f"`{h}`" not in text] == []
+
+
+def test_the_module_check_catches_a_missing_one(tmp_path: Path) -> None:
+    for rel in ("errors.py", "train/stage.py", "runtime/detectors/area.py", "runtime/sources/latest.py"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("")
+    block = ("  errors.py\n  train/       trainer, a stage's model, stage\n  runtime/     detectors/ (base, area)\n"
+             "               sources/ (camera)\n")
+    assert unnamed_modules(block, tmp_path) == ["runtime/sources/latest.py"]
+    assert unnamed_modules(block.replace(", stage", ", stages"), tmp_path) == ["runtime/sources/latest.py",
+                                                                         "train/stage.py"]
+    assert unnamed_modules(block.replace("area", "x").replace("errors.py", "errors"), tmp_path) == [
+        "errors.py", "runtime/detectors/area.py", "runtime/sources/latest.py"]
+
+
 def anchors(path: Path) -> set[str]:
     """GitHub's anchors of a Markdown file's headings: lower case, punctuation dropped, spaces as hyphens."""
     text = re.sub(r"```.*?```", "", path.read_text(encoding="utf-8"), flags=re.S)
