@@ -3,6 +3,7 @@ the pinned requirements with their dependencies for the device's platform and Py
 
 from __future__ import annotations
 
+import importlib.metadata
 import re
 import shutil
 import subprocess
@@ -17,6 +18,8 @@ from fer_edge.devices.profiles import DeviceProfile
 from fer_edge.errors import FerEdgeError
 
 WHEEL_GLOB = f"fer_edge-{fer_edge.__version__}-*.whl"
+WHEEL_NAME = WHEEL_GLOB.replace("*", "py3-none-any")
+SETUPTOOLS_MIN = 77  # pyproject.toml's build-system: a PEP 639 license string
 _WHEEL_NAME = re.compile(r"fer_edge-[0-9A-Za-z.+]+-[0-9A-Za-z_.]+-[0-9A-Za-z_.]+-[0-9A-Za-z_.]+\.whl")
 
 
@@ -58,8 +61,9 @@ def fer_edge_wheel(dest: Path, find_links: tuple[Path, ...] = ()) -> Path:
             return Path(shutil.copy2(found[-1], dest))
     root = source_tree()
     if root is None:
-        raise FerEdgeError(f"this fer-edge is an installed wheel, not a source checkout: pass --find-links DIR "
-                           f"with {WHEEL_GLOB.replace('*', 'py3-none-any')} in it")
+        raise FerEdgeError(f"this fer-edge is an installed wheel, not a source checkout: make {WHEEL_NAME} with "
+                           f"`pip wheel --no-deps /path/to/checkout -w DIR` and pass --find-links DIR")
+    check_setuptools()
     with tempfile.TemporaryDirectory(prefix="fer-edge-wheel-") as tmp:
         src = Path(tmp) / "src"
         src.mkdir()
@@ -69,11 +73,24 @@ def fer_edge_wheel(dest: Path, find_links: tuple[Path, ...] = ()) -> Path:
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".*.tmp*", "*.egg-info"))
         out = Path(tmp) / "out"
         _pip(["wheel", "--no-deps", "--no-build-isolation", "--no-index", "-w", str(out), str(src)],
-             "building the fer-edge wheel (needs setuptools>=77 installed: pip install 'setuptools>=77')")
+             "building the fer-edge wheel")
         built = sorted(out.glob(WHEEL_GLOB))
         if not built:
             raise FerEdgeError(f"building the fer-edge wheel gave no {WHEEL_GLOB} file")
         return Path(shutil.copy2(built[-1], dest))
+
+
+def check_setuptools() -> None:
+    """Building the wheel here uses the installed setuptools (no build isolation): say up front when it is too old."""
+    try:
+        version = importlib.metadata.version("setuptools")
+    except importlib.metadata.PackageNotFoundError:
+        version = None
+    major = re.match(r"\d+", version or "")
+    if major is None or int(major.group()) < SETUPTOOLS_MIN:
+        raise FerEdgeError(f"building the fer-edge wheel from this checkout needs setuptools>={SETUPTOOLS_MIN} "
+                           f"({'installed: ' + version if version else 'not installed'}): "
+                           f"pip install 'setuptools>={SETUPTOOLS_MIN}', or pass --find-links DIR with {WHEEL_NAME}")
 
 
 def download(requirements: Path, dest: Path, prof: DeviceProfile, find_links: tuple[Path, ...] = (),
@@ -92,6 +109,22 @@ def _pip(args: list[str], what: str) -> None:
     proc = subprocess.run([sys.executable, "-m", "pip", *args, "--disable-pip-version-check", "-q"],
                           capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        lines = [ln.strip() for ln in (proc.stderr + proc.stdout).splitlines()
-                 if ln.strip().startswith("ERROR")] or (proc.stderr.strip().splitlines() or ["no output"])[-1:]
-        raise FerEdgeError(f"{what} failed: {lines[0].removeprefix('ERROR: ')}")
+        raise FerEdgeError(f"{what} failed: {pip_error(proc.stderr + chr(10) + proc.stdout)}")
+
+
+_EXCEPTION = re.compile(r"[A-Za-z_][\w.]*(?:Error|Exception): .+")
+_PIP_ERROR = re.compile(r"(?:ERROR|error): (.+)")
+_PIP_GENERIC = {"subprocess-exited-with-error", "See above for details."}
+
+
+def pip_error(output: str) -> str:
+    """The line of pip's output that says what went wrong: pip's own ``ERROR:``/``error:`` line (not its generic
+    ones), with the last exception line of a failed build step in brackets; never the closing ``hint:`` line."""
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    cause = next((ln for ln in reversed(lines) if _EXCEPTION.fullmatch(ln)), None)
+    errors = [m.group(1).strip() for ln in lines if (m := _PIP_ERROR.fullmatch(ln))]
+    error = next((e for e in errors if e not in _PIP_GENERIC), None)
+    if error and cause and cause not in error:
+        return f"{error} ({cause})"
+    plain = [ln for ln in lines if not ln.startswith(("hint:", "note:"))]
+    return error or cause or (plain or lines or ["pip gave no output"])[-1]
