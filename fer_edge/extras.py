@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fer_edge.errors import FerEdgeError
+
 # extra -> (what it is called, the top-level modules it provides); smallest extras first
 EXTRAS: dict[str, tuple[str, frozenset[str]]] = {
     "onnx": ("ONNX Runtime", frozenset({"onnxruntime"})),
@@ -13,6 +15,17 @@ EXTRAS: dict[str, tuple[str, frozenset[str]]] = {
 }
 # the extra a command is documented with (its own, when the missing module is part of it)
 COMMAND_EXTRA = {"train": "train", "explain": "train", "average": "train", "convert": "convert", "serve": "serve"}
+
+
+class MissingExtra(FerEdgeError):
+    """An optional extra that is not installed; the message has its install line."""
+
+    exit_code = 1
+
+
+def install_line(extra: str) -> str:
+    """How to install an extra: fer-edge is on no package index, so from the checkout (``-e``, like the README)."""
+    return f'pip install -e ".[{extra}]" (in the fer-edge checkout)'
 
 
 def extra_for(module: str | None, command: str | None = None) -> str | None:
@@ -30,5 +43,5 @@ def missing_message(exc: ImportError, command: str | None) -> str:
     where = f"fer-edge {command}" if command else "fer-edge"
     extra = extra_for(name, command)
     if extra:
-        return f"{where} needs the {EXTRAS[extra][0]} extra: pip install 'fer-edge[{extra}]'"
+        return f"{where} needs the {EXTRAS[extra][0]} extra: {install_line(extra)}"
     return f"{where}: cannot import {name} ({exc}); reinstall fer-edge, or set FER_EDGE_DEBUG=1 for the traceback"

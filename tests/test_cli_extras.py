@@ -42,11 +42,11 @@ def fer_edge_without(modules: tuple[str, ...], *args: str, debug: bool = False, 
 
 @pytest.mark.parametrize(("args", "line"), [
     (["train", "--backbone", "compact", "--chain", "ferplus", "--out", "OUT"],
-     "error: fer-edge train needs the training extra: pip install 'fer-edge[train]'"),
+     "error: fer-edge train needs the training extra: pip install -e \".[train]\" (in the fer-edge checkout)"),
     (["explain", str(MODEL / "model.keras"), str(REPO / "fer_edge/assets/sample/sample.mp4")],
-     "error: fer-edge explain needs the training extra: pip install 'fer-edge[train]'"),
+     "error: fer-edge explain needs the training extra: pip install -e \".[train]\" (in the fer-edge checkout)"),
     (["convert", str(MODEL), "--int8", "--out", "OUT"],
-     "error: fer-edge convert needs the conversion extra: pip install 'fer-edge[convert]'"),
+     "error: fer-edge convert needs the conversion extra: pip install -e \".[convert]\" (in the fer-edge checkout)"),
 ])
 def test_missing_training_stack_is_one_line(args: list[str], line: str, tmp_path: Path) -> None:
     data = tmp_path / "data"
@@ -65,7 +65,7 @@ def test_command_module_that_cannot_import(tmp_path: Path) -> None:
     res = fer_edge_without(("keras",), "explain", "a.keras", "--any", "option", path=tmp_path, patch=patch)
     assert res.returncode == 1 and "No such command" not in res.stderr
     assert res.stderr.strip().splitlines() == [
-        "error: fer-edge explain needs the training extra: pip install 'fer-edge[train]'"]
+        "error: fer-edge explain needs the training extra: pip install -e \".[train]\" (in the fer-edge checkout)"]
     res = fer_edge_without(("keras",), "--help", path=tmp_path, patch=patch)
     assert res.returncode == 0 and "needs the training extra" in res.stdout
 
@@ -78,3 +78,25 @@ def test_other_import_errors_name_the_module() -> None:
     res = fer_edge_without(("jsonschema",), "bundle", "inspect", str(REPO / "fer_edge/assets/default_bundle"),
                            debug=True)
     assert "Traceback" in res.stderr and "jsonschema" in res.stderr
+
+
+SAMPLE = REPO / "fer_edge" / "assets" / "sample" / "sample.mp4"
+
+
+@pytest.mark.parametrize(("modules", "args", "line"), [
+    (("aiohttp",), ["serve", "--source", str(SAMPLE)],
+     'error: fer-edge serve needs the serve extra (aiohttp): pip install -e ".[serve]" (in the fer-edge checkout)'),
+    (("paho", "paho.mqtt"), ["serve", "--source", str(SAMPLE), "--mqtt", "mqtt://127.0.0.1/x"],
+     'error: --mqtt needs paho-mqtt, part of the serve extra: pip install -e ".[serve]" (in the fer-edge checkout)'),
+    (("yaml",), ["train", "--config", "CONFIG"],
+     'error: YAML configs need PyYAML, part of the training extra: pip install -e ".[train]" (in the fer-edge '
+     'checkout); or write the config as JSON'),
+])
+def test_every_missing_extra_says_the_same_install_line(modules: tuple[str, ...], args: list[str], line: str,
+                                                         tmp_path: Path) -> None:
+    """serve's and the YAML config's own checks give the same line and exit code as a missing command extra."""
+    config = tmp_path / "c.yaml"
+    config.write_text("backbone: compact\n")
+    res = fer_edge_without(modules, *(str(config) if a == "CONFIG" else a for a in args))
+    assert res.returncode == 1
+    assert res.stderr.strip().splitlines() == [line]

@@ -62,7 +62,7 @@ def serve_run_sh(folder: Path, token: str | None, args: tuple[str, ...] = (), ho
     """Start run.sh ``args`` on the sample on a free port, check /healthz and /api/faces on ``host``, SIGTERM it:
     exit 0. Its output."""
     for module in ("aiohttp", "prometheus_client"):
-        pytest.importorskip(module, reason=f"{module} missing: pip install 'fer-edge[serve]'")
+        pytest.importorskip(module, reason=f"{module} missing: pip install -e '.[serve]'")
     if not (PREFIX / "bin" / "fer-edge").exists():
         pytest.skip(f"no {PREFIX}/bin/fer-edge (fer-edge not installed as a script in this environment)")
     port = free_port()

@@ -33,7 +33,7 @@ def mosquitto() -> str:
     found = shutil.which("mosquitto") or next((p for p in ("/usr/sbin/mosquitto",) if Path(p).is_file()), None)
     if found is None:
         pytest.skip("no mosquitto broker installed (apt-get install -y mosquitto)")
-    pytest.importorskip("paho.mqtt", reason="paho-mqtt missing: pip install 'fer-edge[serve]'")
+    pytest.importorskip("paho.mqtt", reason="paho-mqtt missing: pip install -e '.[serve]'")
     return found
 
 

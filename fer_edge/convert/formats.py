@@ -13,6 +13,7 @@ import importlib.util
 from dataclasses import dataclass
 
 from fer_edge.errors import FerEdgeError
+from fer_edge.extras import install_line
 from fer_edge.registry import Registry
 
 # Which CLI switch turns a precision on; fp32 is the reference and always built.
@@ -49,7 +50,7 @@ class ExportFormat:
             return self.unsupported
         absent = [m for m in self.needs if not _importable(m)]
         if absent:
-            return f"needs {', '.join(absent)} (pip install 'fer-edge[convert]')"
+            return f"needs {', '.join(absent)} ({install_line('convert')})"
         return ""
 
 

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from fer_edge.errors import FerEdgeError
+from fer_edge.extras import MissingExtra, install_line
 from fer_edge.registry import Registry
 from fer_edge.train.backbones import BACKBONES, resolve_weights
 from fer_edge.train.distill import teacher_paths
@@ -179,8 +180,8 @@ def read_config_file(path: str | Path) -> dict:
             try:
                 import yaml
             except ImportError:
-                raise FerEdgeError("YAML configs need PyYAML, part of the training extra: pip install "
-                                   "'fer-edge[train]'; or write the config as JSON") from None
+                raise MissingExtra(f"YAML configs need PyYAML, part of the training extra: {install_line('train')}; "
+                                   "or write the config as JSON") from None
             data = yaml.safe_load(text)
         else:
             data = json.loads(text)

@@ -28,7 +28,7 @@ ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
 
 def need_serve_extra() -> None:
     for module in ("aiohttp", "prometheus_client"):
-        pytest.importorskip(module, reason=f"{module} missing: pip install 'fer-edge[serve]'")
+        pytest.importorskip(module, reason=f"{module} missing: pip install -e '.[serve]'")
 
 
 def terminate(proc: subprocess.Popen, timeout: float, what: str) -> int:

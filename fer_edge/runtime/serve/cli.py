@@ -8,9 +8,8 @@ import sys
 import click
 
 from fer_edge.errors import FerEdgeError
+from fer_edge.extras import MissingExtra, install_line
 from fer_edge.runtime.cli_options import capture_options, model_options, pipeline_options
-
-INSTALL = 'pip install "fer-edge[serve]"'
 
 
 @click.command()
@@ -61,12 +60,12 @@ def serve(cameras: tuple[int, ...], sources: tuple[str, ...], host: str, port: i
         import aiohttp  # noqa: F401
         import prometheus_client  # noqa: F401
     except ImportError as exc:
-        raise FerEdgeError(f"fer-edge serve needs {exc.name}: {INSTALL}") from None
+        raise MissingExtra(f"fer-edge serve needs the serve extra ({exc.name}): {install_line('serve')}") from None
     if mqtt:
         try:
             import paho.mqtt  # noqa: F401
         except ImportError:
-            raise FerEdgeError(f"--mqtt needs paho-mqtt: {INSTALL}") from None
+            raise MissingExtra(f"--mqtt needs paho-mqtt, part of the serve extra: {install_line('serve')}") from None
     elif mqtt_ca:
         raise FerEdgeError("--mqtt-ca needs --mqtt")
     if redact and not stream:
