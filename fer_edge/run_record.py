@@ -3,9 +3,11 @@
 ``record_version`` 1 adds to the run.json keys older fer-edge wrote (all kept, so older readers work) the
 versioned, schema-checked fields: ``classes``, ``input`` (``fer_edge.preprocess.InputSpec``), ``crop``
 (``CropRule``), ``backbone``, ``stage``, ``protocol``, ``dataset`` (name, root, sha256, faces) and ``config`` (the
-stage settings). A run.json without ``record_version`` (older runs, hand-written ones) reads as before: classes,
-backbone and the dataset found where older fer-edge looked; no input spec (the model's input shape decides) and the
-default crop rule. JSON + dataclasses only (no TensorFlow).
+stage settings). A run.json without ``record_version`` (older runs, hand-written ones) reads as before: classes
+(as written: canonicalised where they are used, so an explicit ``--classes`` still wins over a bad one), backbone
+and the dataset found where older fer-edge looked; no input spec (the model's input shape decides) and the default
+crop rule; an older file that cannot be read is skipped with a warning, as older fer-edge ignored it. JSON +
+dataclasses only (no TensorFlow).
 
 A run record on disk is untrusted: it is size-limited, validated against ``SCHEMA`` (a newer ``record_version`` is
 refused), class names must be known emotions, and the one path in it that anything follows, the dataset root
@@ -16,6 +18,7 @@ refused), class names must be known emotions, and the one path in it that anythi
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -32,6 +35,8 @@ LEGACY_FILES = ("run.json", "report.json")  # report.json: older stage folders w
 MAX_RECORD_BYTES = 16 << 20
 MAX_PATH = 4096
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+log = logging.getLogger(__name__)
+_warned: set[str] = set()  # a file's warning is given once a process (explain reads a record twice)
 
 SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -74,7 +79,8 @@ class DatasetRef:
 
 @dataclass(frozen=True)
 class RunRecord:
-    """What a training stage hands on. ``record_version`` 0: read from an older run.json (``input`` None)."""
+    """What a training stage hands on. ``record_version`` 0: read from an older run.json (``input`` None,
+    ``classes`` as written there, not yet checked: ``canonical_classes``)."""
 
     classes: tuple[str, ...]
     input: InputSpec | None = None
@@ -97,6 +103,13 @@ class RunRecord:
                 "dataset": {"name": ds.name if ds else "", "root": ds.root if ds else None,
                             "sha256": ds.sha256 if ds else None, "faces": ds.faces if ds else None},
                 "config": dict(self.config)}
+
+    def canonical_classes(self, where: str = "run record") -> tuple[str, ...]:
+        """``classes`` as canonical emotion names; an unknown one (an older record's) is one ModelError line."""
+        try:
+            return tuple(canonical(c) for c in self.classes)
+        except DataError as exc:
+            raise ModelError(f"{where}: {exc}") from None
 
 
 def validate(d: Any, where: str = "run record") -> None:
@@ -142,21 +155,35 @@ def from_dict(d: Any, where: str = "run record") -> RunRecord:
 
 def read(folder: str | Path) -> RunRecord | None:
     """The run record of a stage folder (or of the folder holding a model file): run.json, else an older
-    report.json; None when there is neither. A file that cannot be read or fails validation is a ModelError."""
+    report.json; None when there is neither (``load``)."""
     found = load(folder)
-    return from_dict(found[1], str(found[0])) if found else None
+    return found[2] if found else None
 
 
-def load(folder: str | Path) -> tuple[Path, Any] | None:
-    """(file, parsed JSON) of a stage folder's run.json, else its report.json (size-limited, not yet validated);
-    None when there is neither."""
+def load(folder: str | Path) -> tuple[Path, dict[str, Any], RunRecord] | None:
+    """(file, its JSON, its record) of a stage folder's run.json, else its report.json; None when there is neither.
+
+    A versioned record that fails validation is a ModelError. An older file that cannot be read or is no JSON
+    object is skipped with a one-line warning (older fer-edge ignored it) and the next one tried.
+    """
     folder = Path(folder)
     if folder.is_file():
         folder = folder.parent
     for name in LEGACY_FILES:
         path = folder / name
-        if path.is_file():
-            return path, _load(path)
+        if not path.is_file():
+            continue
+        try:
+            d = _load(path)
+        except ModelError as exc:
+            if _mentions_version(path):
+                raise
+            _warn(f"{exc}; ignored")
+            continue
+        if not isinstance(d, dict) or not d:
+            _warn(f"{path}: holds no run record (not a JSON object with keys); ignored")
+            continue
+        return path, d, from_dict(d, str(path))
     return None
 
 
@@ -173,11 +200,15 @@ def write(path: str | Path, run: dict[str, Any], record: RunRecord | None = None
 def for_stage(run: dict[str, Any], crop: CropRule | None = None) -> RunRecord:
     """The record of a finished training stage from the run.json keys the chain writes (classes, input_size,
     backbone, stage, protocol, data (the dataset fingerprint), config (the stage settings and the chain's)); the
-    input is what every fer-edge model takes (``model_input_spec``), the crop the data layer's
-    (``fer_edge.data.faces.CROP``). Every key it sets that run.json already had keeps its value."""
+    input is what every fer-edge model takes (``model_input_spec``), the crop ``crop`` (the rule the stage's dataset
+    was cut by, when the caller knows one), else the data layer's (``fer_edge.data.faces.CROP``). Every key it sets
+    that run.json already had keeps its value."""
     from fer_edge.preprocess import model_input_spec
 
     if crop is None:
+        # A FaceDataset does not carry the rule it was cut by: the photo layouts (JAFFE, CK+) crop with FaceCropper's
+        # default (faces.CROP), and the crop datasets (FERPlus, FER2013, RAF-DB) were cut by their makers, which the
+        # runtime matches best with the same default. A dataset that records its own rule should pass it here.
         from fer_edge.data.faces import CROP as crop
     data = run.get("data") or {}
     root = data.get("root") or None
@@ -194,7 +225,7 @@ def classes_of(model_path: str | Path, n: int) -> tuple[str, ...] | None:
     canonical emotions for an 8-way head, else None (the caller asks for ``--classes``)."""
     record = read(model_path)
     if record is not None and len(record.classes) == n:
-        return record.classes
+        return record.canonical_classes(str(model_path))
     return EMOTIONS if n == len(EMOTIONS) else None
 
 
@@ -224,28 +255,58 @@ def _load(path: Path) -> Any:
         raise ModelError(f"{path}: cannot be read ({exc.strerror or exc})") from None
 
 
+def _warn(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        log.warning("warning: %s", message)
+
+
+def _mentions_version(path: Path) -> bool:
+    """Whether an unparsable record file names ``record_version`` (a versioned record: its damage is an error)."""
+    try:
+        with path.open("rb") as f:
+            return b'"record_version"' in f.read(MAX_RECORD_BYTES)
+    except OSError:
+        return False
+
+
 def _legacy(d: dict[str, Any], where: str) -> RunRecord:
-    """An older run.json / report.json, read as older fer-edge did (classes if a list of names)."""
+    """An older run.json / report.json, read as older fer-edge did (classes, as written, if a list of names)."""
     raw = d.get("classes")
     classes: tuple[str, ...] = ()
     if isinstance(raw, list) and raw and all(isinstance(c, str) for c in raw):
-        try:
-            classes = tuple(canonical(c) for c in raw)
-        except DataError as exc:
-            raise ModelError(f"{where}: {exc}") from None
+        classes = tuple(raw)
     cfg = d.get("config") if isinstance(d.get("config"), dict) else {}
     backbone = d.get("backbone") or cfg.get("backbone")
     found = _find_dataset(d)
     dataset = None
     if found is not None:
-        root = check_root(found["root"], f"{where}: dataset root", absolute=False)
-        name = found.get("name")
-        dataset = DatasetRef(name if isinstance(name, str) else Path(root).name, root)
+        try:
+            root = check_root(found["root"], f"{where}: dataset root", absolute=False)
+        except ModelError as exc:
+            _warn(f"{exc}; ignored")
+        else:
+            name = found.get("name")
+            dataset = DatasetRef(name if isinstance(name, str) else Path(root).name, root)
+    elif root := _folder_string(d.get("dataset")) or _folder_string(d.get("data")):
+        dataset = DatasetRef(Path(root).name, root)
     return RunRecord(classes=classes, input=None, crop=DEFAULT_CROP,
                      backbone=backbone if isinstance(backbone, str) and backbone else None,
                      stage=d.get("stage") if isinstance(d.get("stage"), str) else None,
                      protocol=d.get("protocol") if isinstance(d.get("protocol"), str) else None,
                      dataset=dataset, config=cfg, record_version=0)
+
+
+def _folder_string(v: Any) -> str | None:
+    """An older record's ``"dataset": "/path"``: the root when it is an existing absolute folder without ``..``
+    parts or control characters (the versioned root's rules); a name ("ferplus") or anything else is None."""
+    if not isinstance(v, str):
+        return None
+    try:
+        root = check_root(v, "dataset", absolute=True)
+    except ModelError:
+        return None
+    return root if Path(root).is_dir() else None
 
 
 def _find_dataset(meta: dict[str, Any], depth: int = 0) -> dict[str, Any] | None:

@@ -13,7 +13,7 @@ import pytest
 
 from fer_edge import run_record
 from fer_edge.convert.source import open_source
-from fer_edge.errors import ModelError
+from fer_edge.errors import FerEdgeError, ModelError
 from fer_edge.labels import EMOTIONS
 from fer_edge.preprocess import DEFAULT_CROP, CropRule, InputSpec, model_input_spec
 
@@ -120,7 +120,6 @@ BAD = {
     "mean-2-of-1": (_with("input/mean", [0, 0]), "input/mean"),
     "crop-margin": (_with("crop/margin", 3), "crop/margin"),
     "no-input": ({k: v for k, v in _versioned().items() if k != "input"}, "input"),
-    "not-an-object": ([1, 2], "not a JSON object"),
 }
 
 
@@ -133,13 +132,68 @@ def test_a_bad_record_is_one_line(case: str, tmp_path: Path) -> None:
     assert "\n" not in str(err.value).replace("ck\nplus", "") and str(folder / "run.json") in str(err.value)
 
 
-@pytest.mark.parametrize("data", [b"{not json", b"\xff\xfe", b"[" * 100000 + b"]" * 100000],
-                         ids=["not-json", "not-utf8", "nested-100000-deep"])
-def test_an_unreadable_record_is_one_line(data: bytes, tmp_path: Path) -> None:
+UNREADABLE = [b"{not json", b"\xff\xfe", b"[" * 100000 + b"]" * 100000, b"[1, 2]", b"{}"]
+
+
+@pytest.mark.parametrize("data", UNREADABLE, ids=["not-json", "not-utf8", "nested-100000-deep", "list", "empty"])
+def test_an_unreadable_older_record_falls_back_to_report_json_with_a_warning(
+        data: bytes, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     folder = _stage(tmp_path, {})
     (folder / "run.json").write_bytes(data)
+    assert open_source(folder).record is None and run_record.read(folder) is None  # older fer-edge ignored it
+    (folder / "report.json").write_text(json.dumps({"classes": ["happy", "sad"]}))
+    assert open_source(folder).classes(2) == ("happiness", "sadness")
+    msgs = [r.getMessage() for r in caplog.records]  # one line, once (explain reads a record twice)
+    assert len(msgs) == 1 and msgs[0].startswith(f"warning: {folder / 'run.json'}") and "\n" not in msgs[0]
+
+
+def test_a_damaged_versioned_record_stays_an_error(tmp_path: Path) -> None:
+    folder = _stage(tmp_path, {})
+    (folder / "report.json").write_text(json.dumps({"classes": ["happy", "sad"]}))
+    (folder / "run.json").write_text(json.dumps(_versioned())[:-40])  # cut short: names record_version
     with pytest.raises(ModelError, match="not valid JSON"):
         open_source(folder)
+    with pytest.raises(ModelError, match="not a JSON object"):
+        run_record.from_dict([1, 2], "run.json")
+
+
+SMIRK = ["neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "smirk"]
+
+
+def test_classes_given_win_over_an_older_records_unknown_label(tmp_path: Path) -> None:
+    folder = _stage(tmp_path, {"classes": SMIRK})
+    src = open_source(folder)  # reads: the older record's classes are checked where they are used
+    given = (*SMIRK[:7], "contempt")
+    assert src.classes(8, given) == EMOTIONS
+    with pytest.raises(FerEdgeError, match="unknown emotion label 'smirk'"):
+        src.classes(8)
+    assert run_record.input_spec_of(folder / "model.keras", 48) == InputSpec(48, 48)  # explain --classes reads it
+    with pytest.raises(ModelError, match="unknown emotion label 'smirk'") as err:
+        run_record.classes_of(folder / "model.keras", 8)
+    assert str(folder / "model.keras") in str(err.value)
+    with pytest.raises(ModelError, match="classes"):  # a versioned record keeps its strict check
+        open_source(_stage(tmp_path, _with("classes", SMIRK)))
+
+
+def test_an_older_records_dataset_string_that_is_an_absolute_folder_is_the_root(tmp_path: Path) -> None:
+    data = tmp_path / "ferplus"
+    data.mkdir()
+    assert open_source(_stage(tmp_path, {"classes": ["happy", "sad"], "dataset": str(data)})).dataset_root == str(data)
+    assert open_source(_stage(tmp_path, {"classes": ["happy", "sad"], "data": str(data)})).dataset_name == "ferplus"
+    for bad in ["ferplus", str(tmp_path / "missing"), f"{tmp_path}/x/../ferplus", str(folder_file(tmp_path))]:
+        assert open_source(_stage(tmp_path, {"classes": ["happy", "sad"], "dataset": bad})).dataset_root is None, bad
+
+
+def folder_file(tmp_path: Path) -> Path:
+    (tmp_path / "a-file").write_text("x")
+    return tmp_path / "a-file"
+
+
+def test_an_older_records_bad_dataset_root_is_dropped_with_a_warning(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    src = open_source(_stage(tmp_path, {"classes": ["happy", "sad"], "data": {"name": "x", "root": "/d/a\nb"}}))
+    assert src.dataset_root is None and src.classes(2) == ("happiness", "sadness")
+    assert any("control characters" in r.getMessage() for r in caplog.records)
 
 
 def test_classes_and_input_spec_of_a_saved_model(tmp_path: Path) -> None:

@@ -16,7 +16,6 @@ from fer_edge.preprocess import DEFAULT_CROP, CropRule, InputSpec, model_input_s
 from fer_edge.redact import portable
 from fer_edge.run_record import RunRecord
 
-META_FILES = run_record.LEGACY_FILES
 AUGMENT_PREFIX = "Random"  # keras.layers.RandomFlip, RandomRotation, ... (training-only)
 
 
@@ -117,9 +116,8 @@ def open_source(path: str | Path) -> ModelSource:
     if path.suffix not in (".keras", ".h5"):
         raise ModelError(f"{path}: not a Keras model file (.keras); pass a .keras file or a training run folder")
     folder = path.parent
-    found = run_record.load(folder)
-    record = run_record.from_dict(found[1], str(found[0])) if found else None  # validated: one line if it is bad
-    meta: dict[str, Any] = found[1] if record is not None else {}
+    found = run_record.load(folder)  # a bad versioned record is one line; an unreadable older one a warning
+    meta, record = (found[1], found[2]) if found else ({}, None)
     history = _read_json(folder / "history.json")
     is_run = bool(meta) or history is not None or (folder / "ckpt").is_dir()
     return ModelSource(path, folder if is_run else None, meta, history, record)
