@@ -93,3 +93,58 @@ def test_explain_command_draws_heat_maps_for_image_files(trained, tmp_path) -> N
 
     bad = CliRunner().invoke(cli, ["explain", model_path, files[0], "--out", str(out)])
     assert bad.exit_code != 0 and "pass --classes" in bad.output and len(bad.output.strip().splitlines()) == 1
+
+
+class _FakeModel:
+    def __init__(self, channels: int, k: int) -> None:
+        self.input_shape, self.output_shape, self.name = (None, SIZE, SIZE, channels), (None, k), "fake"
+
+
+def _explain_inputs(monkeypatch: pytest.MonkeyPatch, channels: int, k: int = 2) -> list[np.ndarray]:
+    """explain's model replaced by a stand-in; returns the list the model inputs it was given are put in."""
+    from fer_edge.train import gradcam as mod
+
+    fed: list[np.ndarray] = []
+
+    def fake_gradcam(model: object, x: np.ndarray, targets: object = None) -> tuple[np.ndarray, np.ndarray]:
+        fed.append(x)
+        return np.zeros(x.shape[:3], np.float32), np.full((len(x), k), 1 / k, np.float32)
+
+    monkeypatch.setattr(mod, "load_model", lambda path: _FakeModel(channels, k))
+    monkeypatch.setattr(mod, "gradcam", fake_gradcam)
+    return fed
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_explain_feeds_files_through_the_input_spec(channels: int, monkeypatch: pytest.MonkeyPatch,
+                                                    tmp_path) -> None:
+    from fer_edge.preprocess import model_input_spec
+    from fer_edge.train.gradcam import explain
+
+    fed = _explain_inputs(monkeypatch, channels)
+    rng = np.random.default_rng(0)
+    bgr = rng.integers(0, 256, (64, 80, 3), dtype=np.uint8)
+    bgr[..., 2] = 255  # a red face: a colour model must see red, not gray repeated
+    cv2.imwrite(str(tmp_path / "face.png"), bgr)
+    (e,) = explain(tmp_path / "m.keras", [tmp_path / "face.png"], classes=("neutral", "happiness"))
+    flags = cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR
+    want = model_input_spec(SIZE, channels).prepare([cv2.imread(str(tmp_path / "face.png"), flags)], bgr=True)
+    assert np.array_equal(fed[0], want)  # the runtime's Classifier feeds crops by this same spec
+    assert e.face.shape == (SIZE, SIZE) and e.face.dtype == np.uint8
+
+
+def test_explain_classes_win_over_an_older_records_unknown_label(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    import json
+
+    from fer_edge.errors import FerEdgeError
+    from fer_edge.labels import EMOTIONS
+    from fer_edge.train.gradcam import explain
+
+    _explain_inputs(monkeypatch, 1, k=8)
+    cv2.imwrite(str(tmp_path / "face.png"), np.full((48, 48), 128, np.uint8))
+    (tmp_path / "run.json").write_text(json.dumps({"classes": [*EMOTIONS[:7], "smirk"]}))
+    (tmp_path / "model.keras").write_bytes(b"stand-in")
+    (e,) = explain(tmp_path / "model.keras", [tmp_path / "face.png"], classes=EMOTIONS)
+    assert e.classes == EMOTIONS
+    with pytest.raises(FerEdgeError, match="unknown emotion label 'smirk'"):
+        explain(tmp_path / "model.keras", [tmp_path / "face.png"])

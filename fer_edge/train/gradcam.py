@@ -3,13 +3,14 @@ classifier, and `explain`: heat maps for face image files."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from fer_edge.errors import FerEdgeError, ModelError
 from fer_edge.labels import display
+from fer_edge.preprocess import InputSpec
 from fer_edge.train.plots import figure, overlay, save_figure
 from fer_edge.train.surgery import class_names, load_model
 
@@ -86,13 +87,13 @@ def gradcam(model: object, x: np.ndarray, targets: np.ndarray | None = None,
 
 def explain(model_path: str | Path, images: list[str | Path], classes: tuple[str, ...] | None = None,
             target: str | None = None) -> list[Explanation]:
-    """Grad-CAM for each face image file (treated as a face crop, resized to the model input)."""
-    import cv2
-
+    """Grad-CAM for each face image file (treated as a face crop), fed to the model through its input spec
+    (``fer_edge.preprocess.InputSpec.prepare``: the resize, colour and scaling training and the runtime use)."""
     from fer_edge.labels import canonical
+    from fer_edge.run_record import input_spec_of
 
     model = load_model(model_path)
-    k, size = int(model.output_shape[-1]), int(model.input_shape[1])
+    k, size, channels = int(model.output_shape[-1]), int(model.input_shape[1]), int(model.input_shape[-1])
     classes = tuple(canonical(c) for c in classes) if classes else class_names(model_path, k)
     if len(classes) != k:
         raise FerEdgeError(f"--classes names {len(classes)} classes but the model has {k} outputs")
@@ -102,23 +103,30 @@ def explain(model_path: str | Path, images: list[str | Path], classes: tuple[str
         if t not in classes:
             raise FerEdgeError(f"--target {target!r} is not one of the model's classes: {', '.join(classes)}")
         tidx = classes.index(t)
-    faces = []
-    for p in images:
-        if not Path(p).is_file():
-            raise FerEdgeError(f"{p}: not a readable image file")
-        from fer_edge.data.imageio import load_image
-
-        img = load_image(p, cv2.IMREAD_GRAYSCALE)  # declared size checked before decoding (FER_EDGE_MAX_PIXELS)
-        interp = cv2.INTER_AREA if img.shape[0] > size else cv2.INTER_LINEAR
-        faces.append(cv2.resize(img, (size, size), interpolation=interp))
-    face_arr = np.stack(faces)
-    from fer_edge.run_record import input_spec_of
-
-    x = input_spec_of(model_path, size).prepare(face_arr)  # as training fed it (the run record's input spec)
+    spec = input_spec_of(model_path, size, channels)  # as training fed it (the run record's input spec)
+    x, face_arr = prepare_files(images, spec)
     targets = None if tidx is None else np.full(len(x), tidx)
     heats, probs = gradcam(model, x, targets)
     return [Explanation(str(p), f, h, pr, int(pr.argmax()) if tidx is None else tidx, classes)
             for p, f, h, pr in zip(images, face_arr, heats, probs, strict=True)]
+
+
+def prepare_files(images: list[str | Path], spec: InputSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Model input (N, h, w, c) for face image files by ``spec``, and the faces as it sees them, gray uint8
+    (N, h, w) for display. Gray specs read the files gray (as the data layer does), colour ones as BGR."""
+    import cv2
+
+    from fer_edge.data.imageio import load_image
+
+    flags = cv2.IMREAD_GRAYSCALE if spec.channels == 1 else cv2.IMREAD_COLOR
+    loaded = []
+    for p in images:
+        if not Path(p).is_file():
+            raise FerEdgeError(f"{p}: not a readable image file")
+        loaded.append(load_image(p, flags))  # declared size checked before decoding (FER_EDGE_MAX_PIXELS)
+    shown = replace(spec, channels=1, color="gray", scale=1.0, mean=(0.0,), std=(1.0,))  # same resize, no scaling
+    faces = np.rint(shown.prepare(loaded, bgr=True)[..., 0]).astype(np.uint8)
+    return spec.prepare(loaded, bgr=True), faces
 
 
 def save_explanation(e: Explanation, path: str | Path) -> Path:
