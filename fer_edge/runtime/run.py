@@ -21,7 +21,7 @@ from fer_edge.runtime.options import DEFAULTS, RunOptions
 from fer_edge.runtime.output_set import Outputs, refuse_overlap
 from fer_edge.runtime.overlay import draw as draw_overlay
 from fer_edge.runtime.pipeline import Pipeline
-from fer_edge.runtime.sources import Frame, OpenCancelled, SourceBase, open_source
+from fer_edge.runtime.sources import Frame, OpenCancelled, SourceBase, guess_kind, open_source
 from fer_edge.runtime.stats import StageTimes, Summary
 from fer_edge.runtime.types import Face, FrameResult
 
@@ -63,7 +63,7 @@ def run(source: str | int | None = None, *, camera: int | None = None, options: 
     if segment is not None and segment <= 0:
         raise FerEdgeError(f"--segment must be > 0 seconds, got {segment}")
     spec = str(camera) if camera is not None else str(source)
-    kind = "camera" if camera is not None else None
+    kind = "camera" if camera is not None else guess_kind(spec)  # a missing source is named before the model loads
     refuse_overlap(spec, kind, save, json_out)
     if show:
         check_gui()

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -19,6 +25,40 @@ _INTERPRETERS = (
     ("tflite_runtime.interpreter", "tflite-runtime"),
     ("tensorflow.lite", "tensorflow"),  # last resort only; the device install never has it
 )
+
+
+# what the LiteRT runtime writes on fd 2 (from C++) for every interpreter it allocates: no news to the user
+_CHATTER = re.compile(r"INFO: Created TensorFlow Lite (?:XNNPACK )?delegate for CPU\.\s*")
+
+
+@contextlib.contextmanager
+def quiet_runtime() -> Iterator[None]:
+    """Keep the runtime's "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." off the console while an
+    interpreter is created or allocated: fd 2 goes to a temporary file meanwhile (restored even on error) and what
+    else landed there (a real error) is written back. FER_EDGE_DEBUG=1 leaves fd 2 alone."""
+    if os.environ.get("FER_EDGE_DEBUG"):
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    with tempfile.TemporaryFile() as tmp:
+        try:
+            os.dup2(tmp.fileno(), 2)
+            yield
+        finally:
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            rest = [ln for ln in tmp.read().splitlines(keepends=True)
+                    if not _CHATTER.fullmatch(ln.decode("utf-8", "replace"))]
+            if rest:
+                os.write(2, b"".join(rest))
 
 
 def _interpreter_class() -> tuple[type, str]:
@@ -37,7 +77,8 @@ def open_interpreter(path: str | Path, threads: int | None = None) -> Any:
     (ai-edge-litert, tflite-runtime, then TensorFlow); ModelError when there is none or the file is no model."""
     cls, _ = _interpreter_class()
     try:
-        return cls(model_path=str(path), num_threads=threads or None)
+        with quiet_runtime():
+            return cls(model_path=str(path), num_threads=threads or None)
     except (ValueError, RuntimeError) as exc:
         raise ModelError(f"{path}: not a valid TFLite model ({str(exc)[:100]})") from None
 
@@ -54,7 +95,8 @@ class LiteRTBackend(BackendBase):
         cls, self.provider = _interpreter_class()
         self.path, self.threads, self._cls = str(path), threads or None, cls
         try:
-            self.interp = cls(model_path=self.path, num_threads=self.threads)
+            with quiet_runtime():
+                self.interp = cls(model_path=self.path, num_threads=self.threads)
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"{path}: not a valid TFLite model ({str(exc)[:100]})") from None
         self._in = self.interp.get_input_details()[0]
@@ -71,10 +113,11 @@ class LiteRTBackend(BackendBase):
         if interp is None:
             if len(self._by_batch) >= MAX_BATCH_INTERPRETERS:
                 self._by_batch.pop(next(iter(self._by_batch)))
-            interp = self._fresh or self._cls(model_path=self.path, num_threads=self.threads)
-            self._fresh = None
-            interp.resize_tensor_input(self._in["index"], [n, *self._in["shape"][1:]], strict=False)
-            interp.allocate_tensors()
+            with quiet_runtime():
+                interp = self._fresh or self._cls(model_path=self.path, num_threads=self.threads)
+                self._fresh = None
+                interp.resize_tensor_input(self._in["index"], [n, *self._in["shape"][1:]], strict=False)
+                interp.allocate_tensors()
             self._by_batch[n] = interp
         return interp
 

@@ -114,7 +114,7 @@ class BlazeFace(DetectorBase):
     def __init__(self, min_face: int = 0, max_faces: int = 0, score_threshold: float = 0.5, nms_iou: float = 0.3,
                  model_path: str | Path | None = None, threads: int | None = 1) -> None:
         super().__init__(min_face, max_faces, score_threshold, nms_iou)
-        from fer_edge.runtime.backends.litert import LiteRTBackend, open_interpreter
+        from fer_edge.runtime.backends.litert import LiteRTBackend, open_interpreter, quiet_runtime
 
         LiteRTBackend.require()
         path = Path(model_path) if model_path else find_model(self.variant)
@@ -122,7 +122,8 @@ class BlazeFace(DetectorBase):
             raise ModelError(f"BlazeFace model {model_path or VARIANTS[self.variant][0]} not found: {HINT}")
         self.interp = open_interpreter(path, threads)
         try:
-            self.interp.allocate_tensors()
+            with quiet_runtime():
+                self.interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"{path}: not a valid TFLite model ({str(exc)[:100]})") from None
         inp = self.interp.get_input_details()[0]
