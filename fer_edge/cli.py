@@ -58,6 +58,8 @@ class LazyGroup(click.Group):
         try:
             return super().invoke(ctx)
         except FerEdgeError as exc:
+            if os.environ.get("FER_EDGE_DEBUG"):
+                raise  # the traceback, as for any other error
             raise UserError(str(exc), exc.exit_code) from None
         except ImportError as exc:
             if os.environ.get("FER_EDGE_DEBUG"):
@@ -126,6 +128,8 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except FerEdgeError as exc:
+        if os.environ.get("FER_EDGE_DEBUG"):
+            raise
         click.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
