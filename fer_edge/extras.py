@@ -23,9 +23,10 @@ class MissingExtra(FerEdgeError):
     exit_code = 1
 
 
-def install_line(extra: str) -> str:
-    """How to install an extra: fer-edge is on no package index, so from the checkout (``-e``, like the README)."""
-    return f'pip install -e ".[{extra}]" (in the fer-edge checkout)'
+def install_line(extra: str, *more: str) -> str:
+    """How to install an extra (or any one of several): fer-edge is on no package index, so from the checkout
+    (``-e``, like the README)."""
+    return "pip install -e " + " or ".join(f'".[{e}]"' for e in (extra, *more)) + " (in the fer-edge checkout)"
 
 
 def extra_for(module: str | None, command: str | None = None) -> str | None:

@@ -85,7 +85,7 @@ def bench(bundles: tuple[str, ...], data: str | None, out_dir: str, quiet: bool,
     """Size, speed and accuracy lost of every artifact of BUNDLE... on this machine.
 
     The results are always written; the exit is non-zero when any measurement failed (a format that no backend
-    installed here runs is listed, not counted).
+    installed here runs is listed as "skipped (no backend)" with the extra to install, not counted).
 
     \b
     fer-edge bench runs/compact/bundle --data ../shared/data/ferplus

@@ -15,7 +15,7 @@ h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #dd
 table{border-collapse:collapse;font-size:12px;margin:8px 0}
 th,td{border:1px solid #ddd;padding:3px 6px;text-align:right;white-space:nowrap}
 th{background:#f4f4f4}td:nth-child(-n+6){text-align:left}
-table.kv td{text-align:left}
+table.kv td{text-align:left}tr.skipped td{color:#777}
 tr.failed td{background:#fde8e8}tr.degraded td{background:#fff6dc}tr.pareto td:first-child{font-weight:bold}
 figure{display:inline-block;margin:8px 16px 16px 0;vertical-align:top}figure img{max-width:100%}
 figcaption{font-size:12px;color:#555;max-width:700px}.note{color:#a00;font-size:13px}

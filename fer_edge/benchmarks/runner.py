@@ -26,11 +26,13 @@ from fer_edge.benchmarks import sysinfo
 from fer_edge.benchmarks.results import document, empty_row, mark_pareto
 from fer_edge.bundle import PRECISIONS, Artifact, Bundle, load_bundle
 from fer_edge.errors import FerEdgeError
+from fer_edge.extras import extra_for, install_line
 from fer_edge.redact import redact, redact_all
 from fer_edge.runtime.backends import BACKENDS, available_backends
 
 Echo = Callable[[str], None]
 UNAVAILABLE = "not installed here"  # in the reason of a row no installed backend can run (not a failure to exit on)
+SKIPPED = "skipped"  # the status of such a row (earlier results: "failed" with UNAVAILABLE in the reason)
 
 
 @dataclass(frozen=True)
@@ -108,10 +110,12 @@ def plan(bundle: Bundle, opts: BenchOptions) -> tuple[list[Job], list[dict[str, 
             able = [n for n, cls in BACKENDS.items() if art.format in cls.formats]
             if opts.backends and able:
                 continue  # the user chose backends that do not run this format
-            why = (f"no fer-edge backend runs format {art.format!r}" if not able else
-                   f"format {art.format} needs {' or '.join(able)}, {UNAVAILABLE} "
-                   f"(pip install {' or '.join(BACKENDS.get(n).package for n in able)})")
-            failed.append(_base_row(bundle, art, "", min(opts.threads), status="failed", reason=why))
+            if not able:
+                failed.append(_base_row(bundle, art, "", min(opts.threads), status="failed",
+                                        reason=f"no fer-edge backend runs format {art.format!r}"))
+                continue
+            why = f"no backend: format {art.format} needs {' or '.join(able)}, {UNAVAILABLE}: {_install(able)}"
+            failed.append(_base_row(bundle, art, "", min(opts.threads), status=SKIPPED, reason=why))
             continue
         jobs += [Job(bundle, i, art, n, t) for n in names for t in opts.threads]
     have = {(a.format, a.precision) for a in bundle.manifest.artifacts}
@@ -120,6 +124,14 @@ def plan(bundle: Bundle, opts: BenchOptions) -> tuple[list[Job], list[dict[str, 
             if (f, p) not in have:
                 notes.append(f"{bundle.manifest.name}: no {f}:{p} artifact in {bundle.path}")
     return jobs, failed, notes
+
+
+def _install(backends: list[str]) -> str:
+    """The install line for any of these backends: their extras (fer-edge is on no index), else their packages."""
+    extras = [extra_for(BACKENDS.get(n).modules[0]) for n in backends]
+    if all(extras):
+        return install_line(*dict.fromkeys(e for e in extras if e))
+    return "pip install " + " or ".join(BACKENDS.get(n).package for n in backends)
 
 
 def _disk_bytes(bundle: Bundle, art: Artifact) -> int | None:
@@ -273,7 +285,8 @@ def bench_bundle(bundle: Bundle, faces: acc.Faces, opts: BenchOptions, workdir: 
     _accuracy(rows, jobs, preds, y, note, bundle.manifest.classes, opts.max_drop_points)
     for r in failed:
         r.update(parameters=params[0], parameters_note=params[1], flops=fl[0], flops_note=fl[1],
-                 accuracy_note="not measured: the row failed")
+                 accuracy_note="not measured: skipped (no backend)" if r["status"] == SKIPPED else
+                 "not measured: the row failed")
     return rows + failed, notes
 
 
@@ -355,7 +368,7 @@ def run_bench(bundles: list[str | Path], data: str | Path | None = None, opts: B
 
 def failures(doc: dict[str, Any]) -> list[str]:
     """One line per failed row or failed pipeline measurement of a results document; rows of a format that no
-    backend installed here runs are listed in the results but are not failures."""
+    backend installed here runs are listed in the results (skipped) but are not failures."""
     out = []
     for run in doc["runs"]:
         for r in run["rows"]:
