@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 PRECISIONS = ("fp32", "fp16", "dynamic", "int8", "int8_float_io")
 STATUSES = ("passed", "degraded", "failed", "not_validated")
 
-DTYPES = ("float32", "float16", "int8", "uint8")  # what the converters write and the backends feed
+DTYPES = ("float32", "float16", "int8", "uint8", "int16")  # what the converters write (int16: 16x8 fallback)
 PRINTABLE: dict[str, Any] = {"not": {"pattern": "[\\x00-\\x1f\\x7f]"}}  # no control characters (terminal escapes)
 _QUANT = {"type": ["object", "null"], "required": ["scale", "zero_point"],
           "properties": {"scale": {"type": "number"}, "zero_point": {"type": "integer"}}}
