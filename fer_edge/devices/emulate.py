@@ -37,6 +37,7 @@ from fer_edge.devices import parity, rootfs
 from fer_edge.devices.rootfs import EmulationError
 from fer_edge.errors import FerEdgeError
 from fer_edge.runtime.sample import CLIP, SAMPLE_DIR, read_faces
+from fer_edge.runtime.video_out import readable_frames
 
 SUMMARY_LINE = re.compile(r"^(\d+) frames, (\d+) faces in [\d.]+ s: [\d.]+ FPS \((.*?)\);", re.M)
 GUEST_WORK = "/tmp"  # the work folder lives under the rootfs's /tmp and is removed at the end
@@ -308,7 +309,7 @@ class _Runner:
             raise EmulationError(f"run.sh printed no summary after SIGTERM: {_tail(stderr)}")
         if int(summary.group(1)) != len(records):
             raise EmulationError(f"summary says {summary.group(1)} frames, {len(records)} JSON lines were written")
-        result["video_frames"] = _video_frames(self.work.h("out/lifecycle.mp4"))
+        result["video_frames"] = readable_frames(self.work.h("out/lifecycle.mp4"))
         if not result["video_frames"]:
             raise EmulationError("the --save video is missing or unreadable after SIGTERM")
         result["detail"] = (f"{len(records)} valid JSON lines, exit 0 {result['stop_s']} s after SIGTERM "
@@ -426,19 +427,6 @@ def _kill(proc: subprocess.Popen[str]) -> None:
     except ProcessLookupError:
         pass
     proc.wait(timeout=30)
-
-
-def _video_frames(path: Path) -> int:
-    import cv2
-
-    if not path.is_file():
-        return 0
-    cap = cv2.VideoCapture(str(path))
-    n = 0
-    while cap.read()[0]:
-        n += 1
-    cap.release()
-    return n
 
 
 def _fps(frames: int, seconds: float) -> float | None:

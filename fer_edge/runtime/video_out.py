@@ -182,3 +182,15 @@ def validate_video(path: Path, frames: int) -> str | None:
             return None if ok else "the written file has frames that do not decode (disk full or an I/O error)"
         finally:
             cap.release()
+
+
+def readable_frames(path: str | os.PathLike[str]) -> int:
+    """Frames OpenCV actually decodes from the video at ``path`` (0 when there is no such file)."""
+    if not Path(path).is_file():
+        return 0
+    cap = cv2.VideoCapture(str(path))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    cap.release()
+    return n

@@ -17,6 +17,8 @@ import cv2
 import numpy as np
 import pytest
 
+from fer_edge.runtime.video_out import readable_frames  # noqa: F401  (re-exported for the tests)
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
@@ -181,15 +183,3 @@ def rtsp_server(folder: Path) -> Iterator[RTSPServer]:
         yield srv
     finally:
         srv.stop()
-
-
-def readable_frames(video: Path) -> int:
-    """Frames cv2 actually decodes from ``video`` (a playable file)."""
-    import cv2
-
-    cap = cv2.VideoCapture(str(video))
-    n = 0
-    while cap.read()[0]:
-        n += 1
-    cap.release()
-    return n
