@@ -50,7 +50,7 @@ def test_plots_are_in_the_rendered_dom(browser: str, report: Path, tmp_path: Pat
     assert res.returncode == 0, res.stderr[-500:]
     dom = res.stdout
     assert "<table" in dom and "tflite" in dom
-    expected = ["accuracy-latency", "size-accuracy", "per-class-f1", "latency-distribution"]
+    expected = ["backbone-pareto", "accuracy-latency", "size-accuracy", "per-class-f1", "latency-distribution"]
     if ferplus_or_none(request) is None:
         expected = ["latency-distribution"]  # no labelled faces: the accuracy plots say why instead
         assert 'id="missing-accuracy-latency"' in dom

@@ -146,7 +146,9 @@ def test_results_validate_and_merge(doc: dict) -> None:
 
 def test_outputs_are_written_and_read_back(doc: dict, tmp_path: Path) -> None:
     paths = write_outputs(doc, tmp_path / "out")
-    assert sorted(p.name for p in paths.values()) == ["report.html", "report.md", "results.csv", "results.json"]
+    scored = any(r["accuracy"] is not None for r in doc["runs"][0]["rows"])  # labelled faces: the Pareto picture
+    assert sorted(p.name for p in paths.values()) == [*(["pareto.png"] if scored else []), "report.html",
+                                                       "report.md", "results.csv", "results.json"]
     assert results.load(tmp_path / "out") == json.loads(json.dumps(doc))
     lines = (tmp_path / "out" / "results.csv").read_text().splitlines()
     assert lines[0].split(",")[:4] == ["run", "device", "model", "bundle"]
@@ -156,7 +158,7 @@ def test_outputs_are_written_and_read_back(doc: dict, tmp_path: Path) -> None:
     text = console_table(doc)
     assert "p50 ms" in text and "failed" in text
     html = (tmp_path / "out" / "report.html").read_text()
-    assert html.count('class="plot"') == 4 and "data:image/png;base64," in html
+    assert html.count('class="plot"') == (5 if scored else 1) and "data:image/png;base64," in html
 
 
 def test_report_merges_devices(doc: dict, tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""Every output file of a benchmark run (results.json, .csv, report.md, report.html), each written atomically."""
+"""Every output file of a benchmark run (results.json, .csv, report.md, report.html, pareto.png), each written
+atomically."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from fer_edge.benchmarks.render import markdown
 
 
 def write_outputs(doc: dict[str, Any], out_dir: str | Path, html: bool = True) -> dict[str, Path]:
-    """results.json (validated), results.csv, report.md and report.html in ``out_dir``, each written atomically."""
+    """results.json (validated), results.csv, report.md, report.html and pareto.png (when it can be drawn) in
+    ``out_dir``, each written atomically."""
     results.validate(doc)
     out = Path(out_dir)
     paths = {"json": atomic.write_json(out / "results.json", doc),
@@ -19,6 +21,10 @@ def write_outputs(doc: dict[str, Any], out_dir: str | Path, html: bool = True) -
              "md": atomic.write_text(out / "report.md", markdown(doc))}
     if html:
         from fer_edge.benchmarks.html import html_report  # matplotlib: only when the HTML report is asked for
+        from fer_edge.benchmarks.pareto import write_png
 
         paths["html"] = atomic.write_text(out / "report.html", html_report(doc))
+        picture, _ = write_png(doc, out / "pareto.png")  # None (no matplotlib, no int8 row): report.html says why
+        if picture:
+            paths["png"] = picture
     return paths

@@ -1,6 +1,7 @@
-"""Report plots as base64 PNG (matplotlib's Agg canvas, no pyplot state): accuracy vs latency with the Pareto
-front, size vs accuracy, per-class F1 of fp32 vs int8, latency distributions. A plot without data, or without
-matplotlib installed, comes back with a note saying why instead of an image."""
+"""Report plots as base64 PNG (matplotlib's Agg canvas, no pyplot state): the backbones' int8 Pareto picture
+(``pareto``), accuracy vs latency of every row with the Pareto front, size vs accuracy, per-class F1 of fp32 vs
+int8, latency distributions. A plot without data, or without matplotlib installed, comes back with a note saying
+why instead of an image."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import io
 from dataclasses import dataclass
 from typing import Any
 
+from fer_edge.benchmarks.pareto import CAPTION as PARETO_CAPTION
 from fer_edge.benchmarks.results import pareto_front
 
 MARKERS = "osD^vP*Xh"
@@ -138,7 +140,16 @@ def _distributions(doc: dict[str, Any]) -> Any | None:
     return fig
 
 
+def _backbones(doc: dict[str, Any]) -> Any | None:
+    from fer_edge.benchmarks.pareto import backbone_points, figure
+
+    points = backbone_points(doc)
+    return figure(points) if points else None
+
+
 SPECS = (
+    ("backbone-pareto", "Backbones: int8 accuracy vs ms per face", PARETO_CAPTION, _backbones,
+     "no int8 TFLite row on LiteRT at 1 thread with accuracy and latency"),
     ("accuracy-latency", "Accuracy vs latency", "Median latency at batch 1 against accuracy; the dashed line and "
      "red rings mark the Pareto front (nothing else is both faster and more accurate).",
      lambda d: _scatter(d, "latency_p50_ms", "p50 latency at batch 1 (ms)", True),

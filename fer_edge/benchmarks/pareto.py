@@ -1,0 +1,158 @@
+"""The backbone Pareto picture: one point per benched bundle, accuracy of its shipped artifact (int8 TFLite on
+LiteRT) against its median latency per face at batch 1 on one thread, point area by parameter count, the front
+drawn. ``fer-edge report`` and ``fer-edge bench`` write it as a PNG beside their other outputs."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fer_edge import atomic
+from fer_edge.benchmarks.results import pareto_front
+
+SHIPPED = {"precision": "int8", "format": "tflite", "backend": "litert", "threads": 1}
+CAPTION = ("Accuracy of each bundle's int8 TFLite artifact (LiteRT) against its median ms per face at batch 1 on "
+           "one thread; point area by parameter count; the dashed line and red rings are the Pareto front (nothing "
+           "else is both faster and at least as accurate).")
+
+
+@dataclass(frozen=True)
+class BackbonePoint:
+    """One bundle's shipped-precision row, as the picture and the backbone table use it."""
+
+    name: str  # the bundle folder's name (several bundles share a manifest name)
+    backbone: str
+    device: str
+    ms: float  # p50 latency at batch 1
+    accuracy: float  # 0-1
+    parameters: int | None
+    flops: int | None
+    size_mb: float | None
+    status: str
+    flip_tta: bool
+    created: str
+
+
+def backbone_points(doc: dict[str, Any], precision: str = SHIPPED["precision"], fmt: str = SHIPPED["format"],
+                    backend: str = SHIPPED["backend"], threads: int = SHIPPED["threads"]) -> list[BackbonePoint]:
+    """One point per (bundle, flip TTA) with accuracy and latency in the matching row; a bundle benched in several
+    runs keeps its latest run's row."""
+    latest: dict[tuple[str, bool], BackbonePoint] = {}
+    for run in doc["runs"]:
+        flip = bool(run.get("settings", {}).get("flip_tta"))
+        for r in run["rows"]:
+            if (r["precision"], r["format"], r["backend"], r["threads"]) != (precision, fmt, backend, threads):
+                continue
+            if r["accuracy"] is None or r["latency_p50_ms"] is None:
+                continue
+            p = BackbonePoint(Path(r["bundle"]).name or r["model"], r["backbone"], run["device"]["name"],
+                              float(r["latency_p50_ms"]), float(r["accuracy"]), r["parameters"], r["flops"],
+                              r["size_mb"], r["status"], flip, run["created"])
+            key = (p.name, flip)
+            if key not in latest or p.created >= latest[key].created:
+                latest[key] = p
+    return sorted(latest.values(), key=lambda p: (p.ms, -p.accuracy))
+
+
+def front(points: list[BackbonePoint]) -> list[BackbonePoint]:
+    """The points on the accuracy-vs-latency Pareto front, fastest first."""
+    flags = pareto_front([(p.ms, p.accuracy) for p in points])
+    return sorted((p for p, f in zip(points, flags, strict=True) if f), key=lambda p: (p.ms, -p.accuracy))
+
+
+def _millions(n: int | None) -> str:
+    return "params n/a" if n is None else f"{n / 1e6:.2f}M"
+
+
+def _place_labels(ax: Any, points: list[BackbonePoint], texts: list[str], fontsize: float = 7.0) -> None:
+    """Annotate each point, nudging a label up or down (in points) until it overlaps no label placed before."""
+    to_px = ax.transData.transform
+    dpi_scale = ax.figure.dpi / 72.0
+    placed: list[tuple[float, float, float, float]] = []
+    steps = (0, -11, 11, -22, 22, -33, 33, -44, 44, -55, 55)
+    for i in sorted(range(len(points)), key=lambda i: (-points[i].accuracy, points[i].ms)):
+        x, y = to_px((points[i].ms, 100 * points[i].accuracy))
+        w, h = 0.6 * fontsize * len(texts[i]) * dpi_scale, 1.3 * fontsize * dpi_scale
+        for dy in steps:
+            box = (x + 7 * dpi_scale, y + dy * dpi_scale, x + 7 * dpi_scale + w, y + dy * dpi_scale + h)
+            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
+                break
+        placed.append(box)
+        arrow = {"arrowstyle": "-", "color": "grey", "linewidth": 0.5} if dy else None
+        ax.annotate(texts[i], (points[i].ms, 100 * points[i].accuracy), xytext=(7, dy), textcoords="offset points",
+                    fontsize=fontsize, va="bottom", arrowprops=arrow)
+
+
+def figure(points: list[BackbonePoint], title: str = "") -> Any:
+    """The picture as a matplotlib Figure (Agg canvas, no pyplot state)."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
+
+    fig = Figure(figsize=(8.5, 5.5), dpi=110)
+    ax = fig.add_subplot()
+    known = [p.parameters for p in points if p.parameters]
+    biggest = max(known) if known else 1
+    sizes = [40 + 1000 * math.sqrt((p.parameters or 0) / biggest) for p in points]
+    colours = ["tab:orange" if p.status != "passed" else "tab:blue" for p in points]
+    xs, ys = [p.ms for p in points], [100 * p.accuracy for p in points]
+    ax.scatter(xs, ys, s=sizes, c=colours, alpha=0.45, edgecolors="black", linewidths=0.5)
+    best = front(points)
+    ax.step([p.ms for p in best], [100 * p.accuracy for p in best], where="post", linestyle="--", color="red",
+            linewidth=1.2, label="Pareto front")
+    ax.scatter([p.ms for p in best], [100 * p.accuracy for p in best], s=[sizes[points.index(p)] + 80 for p in best],
+               facecolors="none", edgecolors="red", linewidths=1.2)
+    if max(xs) / max(min(xs), 1e-9) > 8:
+        ax.set_xscale("log")
+        plain = FuncFormatter(lambda v, _: f"{v:g}")
+        ax.xaxis.set_major_formatter(plain)
+        ax.xaxis.set_minor_formatter(plain)
+        ax.tick_params(axis="x", which="minor", labelsize=7)
+        ax.set_xlim(min(xs) / 1.25, max(xs) * 2.2)  # room for the labels on the right
+    else:
+        span = max(xs) - min(xs) or max(xs) or 1.0
+        ax.set_xlim(min(xs) - 0.1 * span, max(xs) + 0.6 * span)
+    yspan = max(ys) - min(ys) or 1.0
+    ax.set_ylim(min(ys) - 0.1 * yspan - 1, max(ys) + 0.15 * yspan + 1)
+    texts = [f"{p.name} {_millions(p.parameters)}" + (" flip TTA" if p.flip_tta else "")
+             + (f" ({p.status})" if p.status != "passed" else "") for p in points]
+    _place_labels(ax, points, texts)
+    devices = ", ".join(dict.fromkeys(p.device for p in points))
+    ax.set_title(title or f"Backbones on {devices}: int8 TFLite, batch 1, 1 thread (point area: parameters)",
+                 fontsize=10)
+    ax.set_xlabel("int8 ms per face (p50, batch 1, 1 thread)")
+    ax.set_ylabel("accuracy % (int8)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def png(doc: dict[str, Any], title: str = "") -> tuple[bytes | None, str]:
+    """(PNG bytes, "") or (None, why there is no picture)."""
+    if importlib.util.find_spec("matplotlib") is None:
+        return None, 'matplotlib is not installed (pip install -e ".[train]"): no Pareto picture'
+    points = backbone_points(doc)
+    if not points:
+        return None, ("no int8 TFLite row on LiteRT at 1 thread with both accuracy and latency "
+                      "(bench with labelled --data, --threads 1 and the int8 TFLite artifact)")
+    buf = io.BytesIO()
+    figure(points, title).savefig(buf, format="png")
+    return buf.getvalue(), ""
+
+
+def png_path(report: str | Path) -> Path:
+    """Where the picture goes beside a report file: ``compare.html`` -> ``compare-pareto.png``."""
+    report = Path(report)
+    return report.with_name(f"{report.stem}-pareto.png")
+
+
+def write_png(doc: dict[str, Any], target: str | Path, title: str = "") -> tuple[Path | None, str]:
+    """Write the picture atomically to ``target``: (path, "") or (None, why not)."""
+    data, why = png(doc, title)
+    if data is None:
+        return None, why
+    return atomic.write_bytes(target, data), ""

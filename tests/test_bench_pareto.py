@@ -1,0 +1,119 @@
+"""The backbone Pareto picture: which rows become points, the front on a synthetic set, and the PNG that
+`fer-edge report` and `fer-edge bench`'s outputs write (it decodes and is not blank)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from fer_edge.benchmarks import pareto, results
+from fer_edge.cli import cli
+
+DEVICE = {"name": "x86", "board": "", "cpu": "test cpu", "arch": "x86_64", "cores": 2, "usable_cores": 2,
+          "cpu_features": ["avx2"], "os": "Linux", "python": "CPython 3.11", "backends": {"litert": "2.3.0"},
+          "load_average": [0.1, 0.1, 0.1], "load_average_end": [0.1, 0.1, 0.1]}
+
+
+def _row(bundle: str, ms: float | None, acc: float | None, params: int, **kw: object) -> dict:
+    fields = {"model": "m", "bundle": f"runs/bundles/{bundle}", "backbone": bundle.split("-")[0], "format": "tflite",
+              "precision": "int8", "backend": "litert", "threads": 1, "file": "model_int8.tflite",
+              "status": "passed", "latency_p50_ms": ms, "accuracy": acc, "parameters": params,
+              "flops": 10 * params, "size_mb": params / 1e6, **kw}
+    return results.empty_row(**fields)
+
+
+def _run(run_id: str, created: str, rows: list[dict], flip: bool = False) -> dict:
+    return {"id": run_id, "created": created, "device": DEVICE, "settings": {"flip_tta": flip},
+            "data": {"dataset": "ferplus", "split": "test", "faces": 3371}, "notes": [], "wall_s": 1.0,
+            "rows": rows, "pipeline": []}
+
+
+def _doc() -> dict:
+    rows = [
+        _row("compact-a", 0.80, 0.83, 1_300_000),
+        _row("compact-b", 1.40, 0.84, 1_300_000),      # slower and more accurate: on the front
+        _row("mobilenetv2-grid", 0.25, 0.50, 2_300_000),  # fastest: on the front
+        _row("resnet50-grid", 2.70, 0.34, 23_600_000, status="degraded"),  # dominated
+        _row("compact-c", 0.90, 0.83, 1_300_000),      # as accurate as compact-a but slower: dominated
+        _row("compact-a", 0.30, 0.90, 1_300_000, precision="fp32"),  # not the shipped precision
+        _row("compact-a", 0.40, 0.83, 1_300_000, threads=2),         # not 1 thread
+        _row("compact-a", 0.70, 0.83, 1_300_000, format="onnx", backend="onnxruntime"),
+        _row("sepnet", 0.20, None, 400_000),                          # no accuracy: no point
+    ]
+    older = _run("old", "2026-11-01T00:00:00+00:00", [_row("compact-b", 0.50, 0.99, 1_300_000)])
+    return results.document([_run("new", "2026-11-02T00:00:00+00:00", rows), older])
+
+
+def test_the_front_is_a_plain_function_of_points() -> None:
+    mk = lambda name, ms, acc: pareto.BackbonePoint(name, "b", "x86", ms, acc, 1, 1, 1.0, "passed", False, "")  # noqa: E731
+    pts = [mk("a", 1.0, 0.80), mk("b", 2.0, 0.79), mk("c", 3.0, 0.85), mk("d", 0.5, 0.70), mk("e", 3.0, 0.84),
+           mk("f", 1.0, 0.80)]
+    # b is slower and less accurate than a; e is as slow as c and less accurate; f ties a (not strictly worse)
+    assert [p.name for p in pareto.front(pts)] == ["d", "a", "f", "c"]
+    assert pareto.front([]) == []
+    assert [p.name for p in pareto.front([mk("only", 2.0, 0.5)])] == ["only"]
+
+
+def test_points_are_the_shipped_rows_one_per_bundle_latest_run() -> None:
+    points = pareto.backbone_points(_doc())
+    assert [p.name for p in points] == ["mobilenetv2-grid", "compact-a", "compact-c", "compact-b", "resnet50-grid"]
+    a = next(p for p in points if p.name == "compact-a")
+    assert (a.ms, a.accuracy, a.parameters) == (0.80, 0.83, 1_300_000)  # the int8 TFLite x1 row, not fp32/onnx/x2
+    b = next(p for p in points if p.name == "compact-b")
+    assert b.ms == 1.40 and b.created.startswith("2026-11-02")  # the newer run wins over the older one
+    assert [p.name for p in pareto.front(points)] == ["mobilenetv2-grid", "compact-a", "compact-b"]
+
+
+def test_a_flip_tta_run_is_its_own_point() -> None:
+    doc = _doc()
+    doc["runs"].append(_run("flip", "2026-11-03T00:00:00+00:00", [_row("compact-a", 1.6, 0.835, 1_300_000)], True))
+    points = pareto.backbone_points(doc)
+    flips = [p for p in points if p.flip_tta]
+    assert [(p.name, p.ms) for p in flips] == [("compact-a", 1.6)]
+    assert len(points) == 6
+
+
+def _decoded(path: Path) -> np.ndarray:
+    img = cv2.imdecode(np.frombuffer(path.read_bytes(), np.uint8), cv2.IMREAD_COLOR)
+    assert img is not None, f"{path} does not decode as an image"
+    return img
+
+
+def test_report_writes_the_picture_beside_the_report(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    src = tmp_path / "a.json"
+    src.write_text(json.dumps(_doc()))
+    res = CliRunner().invoke(cli, ["report", str(src), "--out", str(tmp_path / "compare.html")])
+    assert res.exit_code == 0, res.output
+    png = tmp_path / "compare-pareto.png"
+    assert f"Pareto picture -> {png}" in res.output
+    img = _decoded(png)
+    assert img.shape[0] > 300 and img.shape[1] > 500 and img.std() > 10  # drawn, not blank
+    assert 'id="plot-backbone-pareto"' in (tmp_path / "compare.html").read_text()
+    assert not list(tmp_path.glob(".*tmp*"))  # written atomically: no temp left
+    res = CliRunner().invoke(cli, ["report", str(src), "--out", str(tmp_path / "merged.csv")])
+    assert res.exit_code == 0 and not (tmp_path / "merged-pareto.png").exists()
+
+
+def test_no_shipped_row_means_no_picture_and_a_reason(tmp_path: Path) -> None:
+    doc = results.document([_run("r", "2026-11-02T00:00:00+00:00", [_row("compact-a", 0.8, None, 1)])])
+    src = tmp_path / "a.json"
+    src.write_text(json.dumps(doc))
+    res = CliRunner().invoke(cli, ["report", str(src), "--out", str(tmp_path / "compare.md")])
+    assert res.exit_code == 0, res.output
+    assert "no Pareto picture: no int8 TFLite row" in res.output
+    assert not (tmp_path / "compare-pareto.png").exists()
+
+
+def test_bench_outputs_include_the_picture(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    from fer_edge.benchmarks.outputs import write_outputs
+
+    paths = write_outputs(_doc(), tmp_path / "out")
+    assert paths["png"] == tmp_path / "out" / "pareto.png"
+    assert _decoded(paths["png"]).std() > 10
