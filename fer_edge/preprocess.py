@@ -1,9 +1,10 @@
 """The one definition of how a face becomes model input, shared by training, conversion and the runtime
 (numpy + OpenCV only; the runtime imports it, so no TensorFlow here).
 
-- ``CropRule``: how a detected face box becomes the crop (grown by ``margin``, made square, fitted to the image).
-  The data layer crops full photos with it, the runtime crops frames with the bundle's, and the run record and the
-  manifest carry it from training to the device.
+- ``CropRule``: how a detected face box becomes the crop (grown by ``margin``, made square, fitted to the image,
+  and with ``align`` rotated so the eyes are level when the detector's eye keypoints show a roll of at least
+  ``ALIGN_MIN_ROLL`` degrees). The data layer crops full photos with it (``CropRule.cut``), the runtime crops frames
+  with the bundle's, and the run record and the manifest carry it from training to the device.
 - ``InputSpec``: how a crop becomes the float tensor a model takes (size, colour, ``(x * scale - mean) / std``).
   ``model_input_spec(size)`` is what every fer-edge trained model takes (gray, [0, 1]); ``to_model_input`` applies a
   spec to a batch.
@@ -12,6 +13,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -26,8 +28,13 @@ MAX_INPUT_SIDE = 1024  # model input height / width (FER models take 48-299 px)
 CROP_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["margin", "square"],
-    "properties": {"margin": {"type": "number", "minimum": 0, "maximum": 1}, "square": {"type": "boolean"}},
+    "properties": {"margin": {"type": "number", "minimum": 0, "maximum": 1}, "square": {"type": "boolean"},
+                   "align": {"type": "boolean"}},
 }
+# Eye alignment: rotate when the eye line is tilted by at least this many degrees (below it the crop is the plain
+# view, bit for bit), and not past MAX (the eyes' order is then in doubt). scripts/photo_accuracy.py measured it.
+ALIGN_MIN_ROLL = 5.0
+ALIGN_MAX_ROLL = 60.0
 INPUT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["height", "width", "channels", "color", "scale", "mean", "std"],
@@ -45,14 +52,37 @@ INPUT_SCHEMA: dict[str, Any] = {
 @dataclass(frozen=True)
 class CropRule:
     """A face box grown by ``margin`` x its longer side on each side (``square``: into a square; else each side by
-    ``margin`` x its own length), shifted, and if need be shrunk, to fit the image."""
+    ``margin`` x its own length), shifted, and if need be shrunk, to fit the image. ``align``: ``cut`` rotates the
+    crop about the face's centre so the eyes are level when the face's eye keypoints (BlazeFace's 0 and 1) are
+    tilted by ``ALIGN_MIN_ROLL`` to ``ALIGN_MAX_ROLL`` degrees; faces without keypoints (Haar, given boxes) are cut
+    plain."""
 
     margin: float = 0.08
     square: bool = True
+    align: bool = True
 
     def __post_init__(self) -> None:
         if not (isinstance(self.margin, (int, float)) and math.isfinite(self.margin) and 0 <= self.margin <= 1):
             raise FerEdgeError(f"crop margin must be a number in [0, 1], got {self.margin!r}")
+
+    def cut(self, image: np.ndarray, box: Box | tuple[float, ...], keypoints: Sequence[Sequence[float]] = (),
+            min_roll: float = ALIGN_MIN_ROLL) -> np.ndarray:
+        """The crop of face ``box`` in ``image``: a view of ``self.box``'s pixels, or (``align`` and a roll from
+        ``min_roll`` to ``ALIGN_MAX_ROLL`` degrees) those pixels rotated about the face's centre so the eyes are
+        level (a new array, edges replicated). A turned face's box is grown by 1 / cos(roll) first: BlazeFace's box
+        of a face turned by r degrees is about cos(r) x the upright one (JAFFE: 0.87 at 30 degrees, 0.99-1.03
+        after the growth), so the aligned crop has the upright crop's scale. The face's centre stays where the plain
+        crop of that box has it."""
+        roll = eye_roll(keypoints) if self.align else None
+        if roll is None or not min_roll <= abs(roll) <= ALIGN_MAX_ROLL:
+            x, y, w, h = self.box(box, image.shape)
+            return image[y:y + h, x:x + w]
+        fx, fy, fw, fh = (float(v) for v in box)
+        cx, cy, grow = fx + fw / 2, fy + fh / 2, 1.0 / math.cos(math.radians(roll))
+        x, y, w, h = self.box((cx - fw * grow / 2, cy - fh * grow / 2, fw * grow, fh * grow), image.shape)
+        m = cv2.getRotationMatrix2D((cx, cy), roll, 1.0)
+        m[:, 2] -= (x, y)
+        return cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
     def box(self, box: Box | tuple[float, ...], shape: tuple[int, ...]) -> Box:
         """The crop box (x, y, w, h) for face ``box`` in an image of ``shape``."""
@@ -70,12 +100,29 @@ class CropRule:
         return left, top, cw, ch
 
     def to_dict(self) -> dict[str, Any]:
-        return {"margin": float(self.margin), "square": bool(self.square)}
+        """``align`` only when off: a rule without it means aligned (so rules written before it existed, and
+        readers from before it, keep their meaning)."""
+        d: dict[str, Any] = {"margin": float(self.margin), "square": bool(self.square)}
+        if not self.align:
+            d["align"] = False
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CropRule:
-        """From a validated dict (CROP_SCHEMA); unknown keys are the caller's to report."""
-        return cls(margin=float(d["margin"]), square=bool(d["square"]))
+        """From a validated dict (CROP_SCHEMA; ``align`` absent = on); unknown keys are the caller's to report."""
+        return cls(margin=float(d["margin"]), square=bool(d["square"]), align=bool(d.get("align", True)))
+
+
+def eye_roll(keypoints: Sequence[Sequence[float]]) -> float | None:
+    """Degrees the line from keypoint 0 (the right eye, on the image's left) to keypoint 1 (the left eye) is
+    turned clockwise from horizontal, in image coordinates; None without two finite, distinct points."""
+    if len(keypoints) < 2 or len(keypoints[0]) < 2 or len(keypoints[1]) < 2:
+        return None
+    (rx, ry), (lx, ly) = (float(v) for v in keypoints[0][:2]), (float(v) for v in keypoints[1][:2])
+    dx, dy = lx - rx, ly - ry
+    if not (math.isfinite(dx) and math.isfinite(dy)) or dx == dy == 0:
+        return None
+    return math.degrees(math.atan2(dy, dx))
 
 
 DEFAULT_CROP = CropRule()  # what the data layer crops full photos with; v1 manifests and older runs mean this

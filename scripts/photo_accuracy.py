@@ -1,8 +1,15 @@
-"""Accuracy through the runtime on full photos the model never trained on (JAFFE, 213 photos): the detector's crop
-as `fer-edge run` makes it, the same crop rotated so the eyes are level (BlazeFace keypoints 0 and 1), both again on
-photos tilted by a random angle up to +-TILT degrees, and the dataset reader's own crop.
+"""Accuracy through the runtime on full photos the model never trained on (JAFFE, 213 photos), beside the dataset
+reader's own crop.
 
-    python scripts/photo_accuracy.py [--data ../shared/data/jaffe] [--bundle B] [--tilt 20] [--out results/photos]
+Each photo is run through ``Pipeline.process`` as ``fer-edge run`` runs it (BlazeFace, the run defaults, the largest
+face), upright and turned by each of ``--tilts`` degrees about its centre, twice: eye alignment off (the detector's
+square crop) and on (``CropRule.cut``: rotated so the eyes are level when BlazeFace's eye keypoints are tilted
+``ALIGN_MIN_ROLL`` degrees or more). Per condition and method: accuracy, the mean probability of the true class,
+how many predictions alignment changed (won: now right, lost: now wrong) and how many differ from the same photo's
+upright prediction. ``min_roll_sweep``: accuracy on the tilted photos when aligning from each threshold.
+
+    python scripts/photo_accuracy.py [--data ../shared/data/jaffe] [--bundle B] [--tilts -30,-20,-10,10,20,30]
+        [--out results/photos]
 """
 
 from __future__ import annotations
@@ -16,62 +23,128 @@ import numpy as np
 
 from fer_edge.atomic import write_json
 from fer_edge.data import load_dataset
+from fer_edge.preprocess import ALIGN_MIN_ROLL, eye_roll
 from fer_edge.runtime.geometry import clip_box
+from fer_edge.runtime.options import DEFAULTS
 from fer_edge.runtime.pipeline import Pipeline
-from fer_edge.runtime.types import Face
+from fer_edge.runtime.types import Face, FrameResult
 
 CODES = {"AN": "anger", "DI": "disgust", "FE": "fear", "HA": "happiness", "NE": "neutral", "SA": "sadness",
          "SU": "surprise"}
+SWEEP = (0.0, 2.0, 3.0, 5.0, 8.0, 12.0)
 
 
-def eye_aligned(frame: np.ndarray, face: Face, margin: float = 0.08) -> np.ndarray:
-    """The square crop of ``face`` (``margin`` per side) rotated about its centre so the eyes are level."""
-    (rx, ry), (lx, ly) = face.keypoints[0], face.keypoints[1]
-    angle = float(np.degrees(np.arctan2(ly - ry, lx - rx)))
-    x, y, w, h = clip_box(face.box, frame.shape)
-    side = max(w, h) * (1 + 2 * margin)
-    cx, cy = x + w / 2, y + h / 2
-    m = cv2.getRotationMatrix2D((cx, cy), angle, 1.0)
-    m[:, 2] += (side / 2 - cx, side / 2 - cy)
-    s = max(1, round(side))
-    return cv2.warpAffine(frame, m, (s, s), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+def turned(img: np.ndarray, degrees: float) -> np.ndarray:
+    """``img`` turned counter-clockwise by ``degrees`` about its centre (edges replicated)."""
+    h, w = img.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
+    return img if degrees == 0 else cv2.warpAffine(img, m, (w, h), borderMode=cv2.BORDER_REPLICATE)
+
+
+def largest(result: FrameResult) -> tuple[np.ndarray, Face] | None:
+    """(probabilities in class order, face) of the largest face in a FrameResult, or None."""
+    if not result.faces:
+        return None
+    e = max(result.faces, key=lambda x: x.face.box[2] * x.face.box[3])
+    return np.array(list(e.probabilities.values()), np.float64), e.face
+
+
+def summary(pred: np.ndarray, prob_true: np.ndarray, truth: np.ndarray, base: np.ndarray | None,
+            upright: np.ndarray | None) -> dict[str, float | int]:
+    """One method on one condition; ``pred`` -1 where no face was found."""
+    right = pred == truth
+    out: dict[str, float | int] = {"found": int((pred >= 0).sum()), "accuracy": round(float(right.mean()), 4),
+                                   "mean_true_probability": round(float(prob_true.mean()), 4)}
+    if base is not None:
+        base_right = base == truth
+        out |= {"changed_vs_plain": int((pred != base).sum()), "won": int((right & ~base_right).sum()),
+                "lost": int((~right & base_right).sum())}
+    if upright is not None:
+        out["differs_from_upright"] = int((pred != upright).sum())
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="../shared/data/jaffe")
     ap.add_argument("--bundle", default=None)
-    ap.add_argument("--tilt", type=float, default=20.0)
+    ap.add_argument("--tilts", default="-30,-20,-10,10,20,30", help="degrees, comma-separated")
     ap.add_argument("--out", default="results/photos")
     a = ap.parse_args()
-    pipe = Pipeline.from_bundle(a.bundle, detector="blazeface")
+    tilts = [float(t) for t in a.tilts.split(",") if t.strip()]
+    kw = DEFAULTS.pipeline_kwargs() | {"detector": "blazeface"}
+    pipes = {"plain": Pipeline.from_bundle(a.bundle, **kw, align=False),
+             "aligned": Pipeline.from_bundle(a.bundle, **kw, align=True)}
+    classes = pipes["plain"].classes
     files = sorted(Path(a.data).glob("*.tiff"))
-    rng = np.random.default_rng(0)
-    hits = {"detector_crop": 0, "eye_aligned": 0, "tilted_detector_crop": 0, "tilted_eye_aligned": 0}
-    found = {"upright": 0, "tilted": 0}
-    for f in files:
-        truth = CODES[f.name.split(".")[1][:2]]
+    truth = np.array([classes.index(CODES[f.name.split(".")[1][:2]]) for f in files])
+    conds = [0.0, *tilts]
+    n = len(files)
+    pred = {m: np.full((len(conds), n), -1) for m in (*pipes, "always")}
+    ptrue = {m: np.zeros((len(conds), n)) for m in pred}
+    roll = np.full((len(conds), n), np.nan)
+    for j, f in enumerate(files):
         img = cv2.imread(str(f), cv2.IMREAD_COLOR)
-        h, w = img.shape[:2]
-        tilted = cv2.warpAffine(img, cv2.getRotationMatrix2D((w / 2, h / 2), rng.uniform(-a.tilt, a.tilt), 1.0),
-                                (w, h), borderMode=cv2.BORDER_REPLICATE)
-        for kind, frame in (("upright", img), ("tilted", tilted)):
-            faces = pipe.detector.detect(frame)
-            if not faces:
+        for i, deg in enumerate(conds):
+            frame = turned(img, deg)
+            for m, pipe in pipes.items():
+                pipe.reset()
+                got = largest(pipe.process(frame))
+                if got is None:
+                    continue
+                probs, face = got
+                pred[m][i, j], ptrue[m][i, j] = int(probs.argmax()), probs[truth[j]]
+            if got is None:
                 continue
-            found[kind] += 1
-            face = max(faces, key=lambda x: x.box[2] * x.box[3])
-            probs = pipe.classify([pipe.crops(frame, [face])[0], eye_aligned(frame, face)])
-            prefix = "" if kind == "upright" else "tilted_"
-            for key, row in zip(("detector_crop", "eye_aligned"), probs, strict=True):
-                hits[prefix + key] += pipe.classes[int(np.argmax(row))] == truth
+            r = eye_roll(face.keypoints)
+            roll[i, j] = np.nan if r is None else r
+            box = clip_box(face.box, frame.shape)
+            probs = pipes["aligned"].classify([pipes["aligned"].crop.cut(frame, box, face.keypoints, min_roll=0.0)])[0]
+            pred["always"][i, j], ptrue["always"][i, j] = int(probs.argmax()), probs[truth[j]]
+    tilted = slice(1, len(conds))
+    report: dict[str, dict] = {}
+    for name, rows in (("upright", slice(0, 1)), ("tilted", tilted)):
+        t = np.broadcast_to(truth, pred["plain"][rows].shape)
+        up = {m: np.broadcast_to(pred[m][0], t.shape) for m in pred}
+        report[name] = {
+            "detector_crop": summary(pred["plain"][rows], ptrue["plain"][rows], t, None,
+                                     up["plain"] if name == "tilted" else None),
+            "eye_aligned": summary(pred["aligned"][rows], ptrue["aligned"][rows], t, pred["plain"][rows],
+                                   up["aligned"] if name == "tilted" else None),
+        }
+    per_tilt = {}
+    for i, deg in enumerate(conds[1:], 1):
+        per_tilt[f"{deg:g}"] = {m: round(float((pred[k][i] == truth).mean()), 4)
+                                for m, k in (("detector_crop", "plain"), ("eye_aligned", "aligned"))}
+    sweep = {}
+    for t in SWEEP:
+        use = np.abs(np.nan_to_num(roll, nan=0.0)) >= t
+        p = np.where(use, pred["always"], pred["plain"])
+        sweep[f"{t:g}"] = {"upright_accuracy": round(float((p[0] == truth).mean()), 4),
+                           "tilted_accuracy": round(float((p[tilted] == truth).mean()), 4),
+                           "upright_aligned_photos": int(use[0].sum()),
+                           "tilted_differs_from_upright": int((p[tilted] != p[0]).sum())}
     ds = load_dataset(a.data)
-    probs = pipe.classify(list(ds.images), bgr=False)
-    pred = np.array([pipe.classes[i] for i in probs.argmax(1)])
-    truth = np.array([ds.classes[i] for i in ds.local_labels()])
-    out = {"photos": len(files), "found": found, "model": pipe.classifier.describe(), "tilt_degrees": a.tilt,
-           "accuracy": {k: v / len(files) for k, v in hits.items()},
-           "dataset_crop_accuracy": float((pred == truth).mean())}
+    dpred_ds = pipes["plain"].classify(list(ds.images), bgr=False).argmax(1)
+    dtruth = np.array([classes.index(ds.classes[int(i)]) for i in ds.local_labels()])
+    by_file = dict(zip((str(x) for x in ds.files), dpred_ds.tolist(), strict=True))
+    dpred = np.array([by_file.get(f.name, -1) for f in files])
+    up_roll = np.abs(roll[0][np.isfinite(roll[0])])
+    out = {
+        "command": "python scripts/photo_accuracy.py " + (f"--bundle {a.bundle} " if a.bundle else "")
+                   + f"--tilts={a.tilts}",
+        "photos": n, "model": pipes["plain"].classifier.describe(), "detector": pipes["plain"].describe(),
+        "tilts_degrees": tilts, "align_min_roll_degrees": ALIGN_MIN_ROLL,
+        "upright_eye_roll_degrees": {"median_abs": round(float(np.median(up_roll)), 2),
+                                     "max_abs": round(float(up_roll.max()), 2),
+                                     "at_least_min_roll": int((up_roll >= ALIGN_MIN_ROLL).sum())},
+        **report, "tilted_accuracy_by_angle": per_tilt, "min_roll_sweep": sweep,
+        "dataset_crop": {"accuracy": round(float((dpred_ds == dtruth).mean()), 4),
+                         "differs_from_detector_crop": int((dpred != pred["plain"][0]).sum())},
+        "predicted_classes_upright": {classes[k]: int(v) for k, v in
+                                      enumerate(np.bincount(pred["plain"][0][pred["plain"][0] >= 0],
+                                                            minlength=len(classes)))},
+    }
     write_json(Path(a.out) / "jaffe.json", out)
     print(json.dumps(out, indent=1))
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from fer_edge.data.common import build, image_names, subdirs
-from fer_edge.data.faces import FaceCropper, detector_tag, load_detector
+from fer_edge.data.faces import FaceCropper, load_detector, photo_salt
 from fer_edge.data.imageio import ImageReadLog, Progress, read_all, read_gray
 from fer_edge.data.registry import DATASETS
 from fer_edge.data.textio import read_text
@@ -69,7 +69,7 @@ class CkPlusLayout:
         return (path / IMAGES).is_dir() and emotion_dir(path) is not None
 
     def cache_salt(self) -> str:
-        return f"last{self.last_frames}-neutral{int(self.neutral_first)}-{detector_tag(load_detector()[0])}"
+        return f"last{self.last_frames}-neutral{int(self.neutral_first)}-{photo_salt(load_detector()[0])}"
 
     def read(self, path: Path, strict: bool = False, progress: Progress | None = None) -> FaceDataset:
         files, labels, subjects, problems = [], [], [], []

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from fer_edge.data.common import build, image_names
-from fer_edge.data.faces import FaceCropper, detector_tag, load_detector
+from fer_edge.data.faces import FaceCropper, load_detector, photo_salt
 from fer_edge.data.imageio import ImageReadLog, Progress, read_all, read_gray
 from fer_edge.data.registry import DATASETS
 from fer_edge.data.types import FaceDataset
@@ -45,7 +45,7 @@ class JaffeLayout:
         return bool(names) and sum(parse_name(n) is not None for n in names) >= 0.9 * len(names)
 
     def cache_salt(self) -> str:
-        return detector_tag(load_detector()[0])
+        return photo_salt(load_detector()[0])
 
     def read(self, path: Path, strict: bool = False, progress: Progress | None = None) -> FaceDataset:
         entries = [(n, parsed) for n in image_names(path) if (parsed := parse_name(n))]

@@ -69,6 +69,10 @@ _SHARED = (
                  help="Classify a frame while the next is read and detected (faster on 2+ cores, one frame later)."),
     click.option("--flip-tta", is_flag=True, default=D.flip_tta,
                  help="Also classify each face's mirror image and average (2 inferences)."),
+    click.option("--align/--no-align", default=D.align,
+                 help="Rotate a face whose detector eye keypoints (BlazeFace) are tilted 5 degrees or more so the "
+                      "eyes are level before classifying it (default: the model's crop rule; on unless its "
+                      "manifest says \"align\": false)."),
 )
 
 
@@ -85,5 +89,5 @@ def model_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 def pipeline_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add the shared pipeline options (precision, detector, smoothing, detection cadence, face limits, capture,
-    overlap, mirror averaging)."""
+    overlap, mirror averaging, eye alignment)."""
     return _add(_SHARED, command)

@@ -15,7 +15,8 @@ class RunOptions:
 
     Model: ``bundle`` (None = the bundled default), ``backend``, ``threads``, ``precision``, ``flip_tta``.
     Faces: ``detector`` (None = known boxes only), ``detector_model``, ``min_face`` (px; smaller faces are
-    dropped), ``max_faces`` (the largest-scoring K per frame, 0 = no limit), ``every`` (detect every N frames).
+    dropped), ``max_faces`` (the largest-scoring K per frame, 0 = no limit), ``every`` (detect every N frames),
+    ``align`` (eye alignment of the crop, ``CropRule.cut``; None = the bundle's crop rule).
     Smoothing: ``smooth`` (per-track EMA weight of the past, 0 = off), ``margin`` (label hysteresis).
     Outputs: ``show``, ``save`` (video or image folder), ``json_out`` (file or ``-``), ``redact``, ``segment``
     (seconds per rolling file). Reading: ``max_frames``, ``latest`` (live sources: newest frame only),
@@ -33,6 +34,7 @@ class RunOptions:
     min_face: int = 24
     max_faces: int = 8
     every: int = 1
+    align: bool | None = None
     smooth: float = 0.5
     margin: float = 0.1
     show: bool = False
@@ -55,7 +57,7 @@ class RunOptions:
     def pipeline_kwargs(self) -> dict[str, Any]:
         """The keyword arguments of ``Pipeline.from_bundle`` these options set."""
         names = ("backend", "threads", "precision", "detector", "detector_model", "min_face", "max_faces", "every",
-                 "smooth", "margin", "flip_tta")
+                 "smooth", "margin", "flip_tta", "align")
         return {n: getattr(self, n) for n in names}
 
 

@@ -32,11 +32,14 @@ class Pipeline:
 
     ``every``: run the detector every N frames and move tracked boxes in between; ``smooth``: EMA weight of the
     past per track (0 = none) with label hysteresis ``margin``. Faces are cropped by the bundle's rule (manifest
-    ``crop``: the rule its training faces were cropped by); ``crop_margin`` overrides that rule's margin.
+    ``crop``: the rule its training faces were cropped by); ``crop_margin`` overrides that rule's margin and
+    ``align`` its eye alignment (``CropRule.cut``: faces whose detector gave eye keypoints tilted 5 degrees or
+    more are rotated level; None = the rule's, on unless the manifest says ``"align": false``).
     """
 
     def __init__(self, classifier: Classifier, detector: Any | None = None, every: int = 1, smooth: float = 0.0,
-                 margin: float = 0.1, crop_margin: float | None = None, max_age: int | None = None) -> None:
+                 margin: float = 0.1, crop_margin: float | None = None, max_age: int | None = None,
+                 align: bool | None = None) -> None:
         if every < 1:
             raise FerEdgeError(f"--every must be >= 1, got {every}")
         self.classifier = classifier
@@ -45,6 +48,8 @@ class Pipeline:
         manifest = getattr(getattr(classifier, "bundle", None), "manifest", None)
         rule: CropRule = getattr(manifest, "crop", DEFAULT_CROP)
         self.crop = rule if crop_margin is None else replace(rule, margin=float(crop_margin))
+        if align is not None:
+            self.crop = replace(self.crop, align=bool(align))
         self.crop_margin = self.crop.margin
         self.classes = tuple(classifier.classes)
         try:
@@ -77,12 +82,8 @@ class Pipeline:
 
     # --- stages -------------------------------------------------------------------------------------------
     def crops(self, frame: np.ndarray, faces: list[Face]) -> list[np.ndarray]:
-        """Face crops by the bundle's rule (``self.crop``) as views into ``frame``."""
-        out = []
-        for f in faces:
-            x, y, w, h = self.crop.box(clip_box(f.box, frame.shape), frame.shape)
-            out.append(frame[y:y + h, x:x + w])
-        return out
+        """Face crops by the bundle's rule (``self.crop.cut``): views into ``frame``, or eye-aligned copies."""
+        return [self.crop.cut(frame, clip_box(f.box, frame.shape), f.keypoints) for f in faces]
 
     def classify(self, crops: list[np.ndarray], bgr: bool = True) -> np.ndarray:
         """Raw (N, K) probabilities of face crops, one batch: exactly ``Classifier.predict``."""

@@ -24,7 +24,8 @@ class Track:
 class IoUTracker:
     """``update(faces, frame)`` on detection frames, ``predict(frame)`` in between; both return (track id, face).
 
-    Between detections only the faces found at the last detection are moved and returned; a track the detector
+    Between detections only the faces found at the last detection are moved (box and keypoints, so an eye-aligned
+    crop stays aligned) and returned; a track the detector
     missed is kept, unseen, for ``max_age`` frames so the face gets its id back, then dropped (``pop_removed``).
     """
 
@@ -77,7 +78,9 @@ class IoUTracker:
             if tr.last_frame != self._detected:  # missed at the last detection: not shown until found again
                 continue
             x, y, w, h = (round(float(v)) for v in tr.box)
-            out.append((tr.id, replace(tr.face, box=(x, y, w, h), keypoints=())))
+            dx, dy = (float(tr.box[i]) - float(tr.face.box[i]) for i in (0, 1))
+            kps = tuple((float(kx) + dx, float(ky) + dy) for kx, ky in tr.face.keypoints)
+            out.append((tr.id, replace(tr.face, box=(x, y, w, h), keypoints=kps)))
         return out
 
     def _advance(self, frame: int) -> None:

@@ -48,7 +48,7 @@ def serve(cameras: tuple[int, ...], sources: tuple[str, ...], host: str, port: i
           mqtt_interval: float, mqtt_discovery: bool, bundle: str | None, backend: str, threads: int | None,
           precision: str | None, detector: str, detector_model: str | None, smooth: float, every: int,
           min_face: int, max_faces: int, size: tuple[int, int] | None, latest: bool, overlap: bool, flip_tta: bool,
-          stale_s: float, verbose: bool) -> int:
+          align: bool | None, stale_s: float, verbose: bool) -> int:
     """Serve one or more cameras: dashboard, JSON, events, metrics and MQTT, on a headless device.
 
     \b
@@ -85,7 +85,7 @@ def serve(cameras: tuple[int, ...], sources: tuple[str, ...], host: str, port: i
     def make_pipeline() -> Pipeline:
         return Pipeline.from_bundle(bundle, backend=backend, threads=threads, precision=precision, detector=detector,
                                     detector_model=detector_model, min_face=min_face, max_faces=max_faces,
-                                    every=every, smooth=smooth, flip_tta=flip_tta)
+                                    every=every, smooth=smooth, flip_tta=flip_tta, align=align)
 
     def echo(text: str) -> None:
         click.echo(text)
