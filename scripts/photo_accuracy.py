@@ -5,8 +5,9 @@ Each photo is run through ``Pipeline.process`` as ``fer-edge run`` runs it (Blaz
 face), upright and turned by each of ``--tilts`` degrees about its centre, twice: eye alignment off (the detector's
 square crop) and on (``CropRule.cut``: rotated so the eyes are level when BlazeFace's eye keypoints are tilted
 ``ALIGN_MIN_ROLL`` degrees or more). Per condition and method: accuracy, the mean probability of the true class,
-how many predictions alignment changed (won: now right, lost: now wrong) and how many differ from the same photo's
-upright prediction. ``min_roll_sweep``: accuracy on the tilted photos when aligning from each threshold.
+how many predictions alignment changed (won: now right, lost: now wrong; the exact McNemar p of won against lost)
+and how many differ from the same photo's upright prediction. ``min_roll_sweep``: accuracy (and predictions that
+differ from upright) when aligning from each eye-roll threshold.
 
     python scripts/photo_accuracy.py [--data ../shared/data/jaffe] [--bundle B] [--tilts -30,-20,-10,10,20,30]
         [--out results/photos]
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 import cv2
@@ -49,6 +51,15 @@ def largest(result: FrameResult) -> tuple[np.ndarray, Face] | None:
     return np.array(list(e.probabilities.values()), np.float64), e.face
 
 
+def mcnemar_p(won: int, lost: int) -> float:
+    """Exact two-sided McNemar p-value of ``won`` against ``lost`` discordant pairs."""
+    n = won + lost
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, k) for k in range(min(won, lost) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
 def summary(pred: np.ndarray, prob_true: np.ndarray, truth: np.ndarray, base: np.ndarray | None,
             upright: np.ndarray | None) -> dict[str, float | int]:
     """One method on one condition; ``pred`` -1 where no face was found."""
@@ -57,8 +68,9 @@ def summary(pred: np.ndarray, prob_true: np.ndarray, truth: np.ndarray, base: np
                                    "mean_true_probability": round(float(prob_true.mean()), 4)}
     if base is not None:
         base_right = base == truth
-        out |= {"changed_vs_plain": int((pred != base).sum()), "won": int((right & ~base_right).sum()),
-                "lost": int((~right & base_right).sum())}
+        won, lost = int((right & ~base_right).sum()), int((~right & base_right).sum())
+        out |= {"changed_vs_plain": int((pred != base).sum()), "won": won, "lost": lost,
+                "mcnemar_p": round(mcnemar_p(won, lost), 3)}
     if upright is not None:
         out["differs_from_upright"] = int((pred != upright).sum())
     return out
@@ -73,8 +85,8 @@ def main() -> None:
     a = ap.parse_args()
     tilts = [float(t) for t in a.tilts.split(",") if t.strip()]
     kw = DEFAULTS.pipeline_kwargs() | {"detector": "blazeface"}
-    pipes = {"plain": Pipeline.from_bundle(a.bundle, **kw, align=False),
-             "aligned": Pipeline.from_bundle(a.bundle, **kw, align=True)}
+    pipes = {"plain": Pipeline.from_bundle(a.bundle, **(kw | {"align": False})),
+             "aligned": Pipeline.from_bundle(a.bundle, **(kw | {"align": True}))}
     classes = pipes["plain"].classes
     files = sorted(Path(a.data).glob("*.tiff"))
     truth = np.array([classes.index(CODES[f.name.split(".")[1][:2]]) for f in files])

@@ -5,7 +5,10 @@ rule and ``--align/--no-align`` decide, and the photo readers' crops (and cache)
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -183,3 +186,22 @@ def test_photo_crops_and_cache_salt_are_unchanged_unless_aligning(jaffe_dir: Pat
     monkeypatch.setattr(data_faces, "ALIGN_PHOTOS", True)
     assert data_faces.photo_salt(blazeface) != data_faces.detector_tag(blazeface)
     assert data_faces.FaceCropper.auto(96).align
+
+
+def test_the_photo_accuracy_script_counts_what_alignment_changes(jaffe_dir: Path, tmp_path: Path) -> None:
+    data = tmp_path / "jaffe"
+    data.mkdir()
+    for f in sorted(jaffe_dir.glob("*.tiff"))[::50]:  # 5 photos, 5 subjects
+        shutil.copy(f, data / f.name)
+    script = Path(__file__).resolve().parents[1] / "scripts" / "photo_accuracy.py"
+    res = subprocess.run([sys.executable, str(script), "--data", str(data), "--tilts=-20,20", "--out",
+                          str(tmp_path / "out")], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert res.returncode == 0, res.stderr[-2000:]
+    doc = json.loads((tmp_path / "out" / "jaffe.json").read_text())
+    assert doc["photos"] == 5 and doc["tilts_degrees"] == [-20.0, 20.0]
+    tilted = doc["tilted"]
+    assert tilted["detector_crop"]["found"] == tilted["eye_aligned"]["found"] == 10
+    assert tilted["eye_aligned"]["changed_vs_plain"] >= tilted["eye_aligned"]["won"] + tilted["eye_aligned"]["lost"]
+    assert doc["upright"]["eye_aligned"]["changed_vs_plain"] <= doc["upright_eye_roll_degrees"]["at_least_min_roll"]
+    assert 0 <= doc["dataset_crop"]["accuracy"] <= 1 and set(doc["min_roll_sweep"]) >= {"0", "5"}
