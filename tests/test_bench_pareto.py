@@ -27,9 +27,10 @@ def _row(bundle: str, ms: float | None, acc: float | None, params: int, **kw: ob
     return results.empty_row(**fields)
 
 
-def _run(run_id: str, created: str, rows: list[dict], flip: bool = False) -> dict:
-    return {"id": run_id, "created": created, "device": DEVICE, "settings": {"flip_tta": flip},
-            "data": {"dataset": "ferplus", "split": "test", "faces": 3371}, "notes": [], "wall_s": 1.0,
+def _run(run_id: str, created: str, rows: list[dict], flip: bool = False, load: float = 0.1) -> dict:
+    return {"id": run_id, "created": created, "device": {**DEVICE, "load_average": [load, load, load]},
+            "settings": {"flip_tta": flip}, "data": {"dataset": "ferplus", "split": "test", "faces": 3371},
+            "notes": [], "wall_s": 1.0,
             "rows": rows, "pipeline": []}
 
 
@@ -76,6 +77,17 @@ def test_a_flip_tta_run_is_its_own_point() -> None:
     flips = [p for p in points if p.flip_tta]
     assert [(p.name, p.ms) for p in flips] == [("compact-a", 1.6)]
     assert len(points) == 6
+
+
+def test_a_bundle_benched_twice_keeps_the_quieter_run() -> None:
+    doc = _doc()
+    doc["runs"].append(_run("busy", "2026-11-05T00:00:00+00:00", [_row("compact-a", 2.5, 0.83, 1_300_000)],
+                            load=3.0))
+    doc["runs"].append(_run("quiet", "2026-11-04T00:00:00+00:00", [_row("compact-c", 0.6, 0.83, 1_300_000)],
+                            load=0.05))
+    points = {p.name: p for p in pareto.backbone_points(doc)}
+    assert points["compact-a"].run_id == "new" and points["compact-a"].ms == 0.80  # the later run was busier
+    assert points["compact-c"].run_id == "quiet" and points["compact-c"].ms == 0.6  # quieter beats newer
 
 
 def _decoded(path: Path) -> np.ndarray:

@@ -4,6 +4,7 @@ on the demo clip (the `fer` side stood in by a script printing its line, when th
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import py_compile
 import re
@@ -64,3 +65,118 @@ def test_the_comparison_runs_one_round_on_the_clip(tmp_path) -> None:
     assert edge, res.stdout
     found, total, acc = int(edge.group(1)), int(edge.group(2)), float(edge.group(3))
     assert total == 573 and 0 < found <= total and 0 < acc <= 100  # the clip's 573 labelled face-frames, scored
+
+
+TINY_MODELS = """
+import sys
+import keras
+for i, (path, size) in enumerate(zip(sys.argv[1:], (48, 32))):
+    keras.utils.set_random_seed(i)
+    keras.Sequential([keras.Input((size, size, 1)), keras.layers.Conv2D(4, 3, activation="relu"),
+                      keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(8, activation="softmax")]).save(path)
+"""
+
+
+def test_ensemble_accuracy_scores_members_and_ensembles(tmp_path) -> None:
+    from helpers.datasets import make_bar_ferplus
+
+    data = make_bar_ferplus(tmp_path / "ferplus", (8, 40, 24))
+    a, b = tmp_path / "a.keras", tmp_path / "b.keras"  # 48 px and 32 px: each member gets its own input size
+    res = _run([sys.executable, "-c", TINY_MODELS, str(a), str(b)])
+    assert res.returncode == 0, res.stderr[-2000:]
+    out = tmp_path / "ens" / "ferplus.json"
+    res = _run([sys.executable, str(SCRIPTS / "ensemble_accuracy.py"), f"a={a}", str(b), "--data", str(data),
+                "--out", str(out)])
+    assert res.returncode == 0, res.stderr[-2000:]
+    d = json.loads(out.read_text())
+    assert d["faces"] == {"val": 40, "test": 24} and [m["name"] for m in d["members"]] == ["a", "b"]
+    for m in d["members"]:  # a member alone, as a one-model ensemble, scores what its flip-averaged row says
+        alone = next(e for e in d["best_by_val_accuracy"] if e["members"] == [m["name"]])
+        assert alone["val"] == m["val"]["flip"] and alone["test"] == m["test"]["flip"]
+        for split in ("val", "test"):
+            s = m[split]["plain"]
+            assert 0 <= s["accuracy"] <= 1 and set(s["recall"]) == set(d["classes"])  # every bar class has faces
+            assert s["macro_recall"] == pytest.approx(sum(s["recall"].values()) / 8, abs=2e-3)
+    assert [len(e["members"]) for e in d["greedy"]] == [1, 2] and d["all_members"]["members"] == ["a", "b"]
+    assert d["greedy_chosen"] in d["greedy"] and len(d["best_by_val_accuracy"]) == 3  # every subset of 2 members
+    assert res.stdout.startswith("| ensemble | Valid acc") and "| a + b |" in res.stdout
+
+    res = _run([sys.executable, str(SCRIPTS / "ensemble_accuracy.py"), str(tmp_path / "nope.keras"), "--data",
+                str(data)])
+    assert res.returncode != 0 and res.stderr.strip().splitlines() == [f"error: nope: no such model file "
+                                                                        f"{tmp_path / 'nope.keras'}"]
+
+
+def _backbone_tree(tmp: Path) -> tuple[Path, Path, Path]:
+    """A tiny results/ tree: two benched compact bundles (one continuing the other), a 5-epoch grid run never
+    converted, and a costs file with an untrained backbone."""
+    from fer_edge.benchmarks.results import document, empty_row
+
+    def run_json(d: Path, backbone: str, acc: float, epochs: int, secs: float, init: str = "none",
+                 px: int = 48) -> None:
+        d.mkdir(parents=True)
+        (d / "run.json").write_text(json.dumps({
+            "status": "finished", "stage": "ferplus", "backbone": backbone, "input_size": px,
+            "config": {"weights": "none"}, "init": {"from": init}, "timings": {"train_seconds": secs},
+            "summary": {"accuracy": acc, "epochs": epochs}}))
+
+    train = tmp / "results" / "train"
+    run_json(train / "small", "compact", 0.80, 18, 3600.0)
+    run_json(train / "small-more", "compact", 0.8224, 8, 1200.0, init=str(train / "small" / "model.keras"))
+    run_json(train / "grid" / "vgg19" / "ferplus", "vgg19", 0.35, 5, 7200.0)
+    rows = []
+    for bundle, fp32, int8, ms in (("small", 0.80, 0.801, 0.8), ("small-more", 0.8224, 0.8227, 0.9)):
+        for prec, acc, t in (("fp32", fp32, 3.0), ("int8", int8, ms)):
+            rows.append(empty_row(model="m", bundle=f"runs/bundles/{bundle}", backbone="compact", format="tflite",
+                                  precision=prec, backend="litert", threads=1, file="x", status="passed",
+                                  size_mb=1.36 if prec == "int8" else 5.29, parameters=1324584, flops=277368832,
+                                  accuracy=acc, eval_faces=3371, latency_p50_ms=t))
+    device = {"name": "vm", "load_average": [1.5, 1.5, 1.5]}
+    bench = tmp / "results" / "bench"
+    (bench / "small-x86").mkdir(parents=True)
+    (bench / "small-x86" / "results.json").write_text(json.dumps(document([{
+        "id": "r1", "created": "2026-11-22T10:00:00+00:00", "device": device, "settings": {}, "rows": rows}])))
+    costs = bench / "backbone-costs.json"
+    costs.write_text(json.dumps({"backbones": {
+        "vgg19": {"input_size": 48, "sizes": {"48": {"parameters": 20028232, "flops": 800000000}}},
+        "efficientnetb0": {"input_size": 96, "sizes": {"48": {"parameters": 4059819, "flops": 30000000},
+                                                       "96": {"parameters": 4059819, "flops": 120000000}}}}}))
+    return bench, train, costs
+
+
+def test_backbone_table_is_built_from_the_records(tmp_path) -> None:
+    bench, train, costs = _backbone_tree(tmp_path)
+    docs, readme = tmp_path / "bench.md", tmp_path / "README.md"
+    docs.write_text("# B\n\n<!-- backbone-table -->\nSTALE TABLE\n<!-- /backbone-table -->\nafter\n")
+    readme.write_text("x\n<!-- backbone-table-short -->\n<!-- /backbone-table-short -->\n")
+    res = _run([sys.executable, str(SCRIPTS / "backbone_table.py"), "table", "--bench", str(bench), "--train",
+                str(train), "--costs", str(costs), "--docs", str(docs), "--readme", str(readme)])
+    assert res.returncode == 0, res.stderr[-2000:]
+    text = docs.read_text()
+    assert "STALE" not in text and text.endswith("<!-- /backbone-table -->\nafter\n")
+    rows = {ln.split(" | ")[1].strip("*"): ln.split(" | ") for ln in text.splitlines() if ln.startswith("| ")}
+    small, more, vgg = rows["small"], rows["small-more"], rows["vgg19-grid"]
+    # the earlier step: continuing it added 2.24 points -> not converged; its own 18 epochs, 60 min
+    assert small[5:8] == ["18", "60 min", "no: continuing it added +2.24 pp test"]
+    assert small[8:] == ["80.00%", "80.10%", "0.80", "1.36 |"] and small[3:5] == ["1.32M", "277.37M"]
+    assert more[5] == "8 (26 total)" and more[6] == "20 min (80 min total)"
+    assert more[7] == "no: its 8 epochs added +2.24 pp test over its start"
+    assert vgg[3:5] == ["20.03M", "800.00M"] and vgg[7] == "no: 5 epochs from scratch"
+    assert vgg[8:10] == ["35.00% (Keras)", "not converted"]
+    assert "| efficientnetb0 | 96 | 4.06M | 30.00M | 120.00M | not trained |" in text
+    assert "vgg19 | 48 |" not in text.split("Registered")[1]  # trained: not in the second table
+    assert "| **small-more** | 1.32M | 277.37M | 82.27% | 0.90 | no |" in readme.read_text()  # bold: on the front
+    res = _run([sys.executable, str(SCRIPTS / "backbone_table.py"), "table", "--bench", str(tmp_path / "nope")])
+    assert res.returncode == 2 and "no such folder" in res.stderr
+
+
+def test_backbone_convergence_rule(monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = importlib.util.spec_from_file_location("backbone_table", SCRIPTS / "backbone_table.py")
+    mod = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "backbone_table", mod)  # its dataclass looks its module up
+    spec.loader.exec_module(mod)
+    assert mod.converged(5, True, None, [], 3.0) == "no: 5 epochs from scratch"
+    assert mod.converged(8, False, 0.24, [-0.2], None).startswith("not quite: its 8 epochs added +0.24")
+    assert mod.converged(18, True, None, [1.6, 0.3], None) == "no: continuing it added +1.60 pp test"
+    assert mod.converged(6, False, 0.05, [], None).startswith("yes:")
+    assert mod.converged(60, True, None, [], 0.2) == "maybe: val +0.20 pp over its last 3 epochs"

@@ -35,15 +35,25 @@ class BackbonePoint:
     status: str
     flip_tta: bool
     created: str
+    run_id: str = ""
+    load: float | None = None  # 1-minute load average when the run started
+
+
+def _quieter_or_newer(p: BackbonePoint, old: BackbonePoint) -> bool:
+    """Latency belongs to a quiet machine: the run with the lower load average at its start wins, then the newer."""
+    inf = float("inf")
+    a, b = (inf if p.load is None else p.load), (inf if old.load is None else old.load)
+    return a < b or (a == b and p.created >= old.created)
 
 
 def backbone_points(doc: dict[str, Any], precision: str = SHIPPED["precision"], fmt: str = SHIPPED["format"],
                     backend: str = SHIPPED["backend"], threads: int = SHIPPED["threads"]) -> list[BackbonePoint]:
     """One point per (bundle, flip TTA) with accuracy and latency in the matching row; a bundle benched in several
-    runs keeps its latest run's row."""
+    runs keeps the row of the run that started on the quietest machine (lowest load average), then the latest."""
     latest: dict[tuple[str, bool], BackbonePoint] = {}
     for run in doc["runs"]:
         flip = bool(run.get("settings", {}).get("flip_tta"))
+        load = (run["device"].get("load_average") or [None])[0]
         for r in run["rows"]:
             if (r["precision"], r["format"], r["backend"], r["threads"]) != (precision, fmt, backend, threads):
                 continue
@@ -51,9 +61,9 @@ def backbone_points(doc: dict[str, Any], precision: str = SHIPPED["precision"], 
                 continue
             p = BackbonePoint(Path(r["bundle"]).name or r["model"], r["backbone"], run["device"]["name"],
                               float(r["latency_p50_ms"]), float(r["accuracy"]), r["parameters"], r["flops"],
-                              r["size_mb"], r["status"], flip, run["created"])
+                              r["size_mb"], r["status"], flip, run["created"], run["id"], load)
             key = (p.name, flip)
-            if key not in latest or p.created >= latest[key].created:
+            if key not in latest or _quieter_or_newer(p, latest[key]):
                 latest[key] = p
     return sorted(latest.values(), key=lambda p: (p.ms, -p.accuracy))
 
