@@ -86,7 +86,7 @@ def test_ensemble_accuracy_scores_members_and_ensembles(tmp_path) -> None:
     assert res.returncode == 0, res.stderr[-2000:]
     out = tmp_path / "ens" / "ferplus.json"
     res = _run([sys.executable, str(SCRIPTS / "ensemble_accuracy.py"), f"a={a}", str(b), "--data", str(data),
-                "--out", str(out)])
+                "--train-faces", "5", "--out", str(out)])
     assert res.returncode == 0, res.stderr[-2000:]
     d = json.loads(out.read_text())
     assert d["faces"] == {"val": 40, "test": 24} and [m["name"] for m in d["members"]] == ["a", "b"]
@@ -100,6 +100,9 @@ def test_ensemble_accuracy_scores_members_and_ensembles(tmp_path) -> None:
     assert [len(e["members"]) for e in d["greedy"]] == [1, 2] and d["all_members"]["members"] == ["a", "b"]
     assert d["greedy_chosen"] in d["greedy"] and len(d["best_by_val_accuracy"]) == 3  # every subset of 2 members
     assert res.stdout.startswith("| ensemble | Valid acc") and "| a + b |" in res.stdout
+    teacher = d["teacher_on_train"]
+    assert teacher["members"] == d["greedy_chosen"]["members"] and teacher["faces"] == 5
+    assert 1 / 8 <= teacher["mean_top_probability"] <= 1 and 0 <= teacher["accuracy"] <= 1
 
     res = _run([sys.executable, str(SCRIPTS / "ensemble_accuracy.py"), str(tmp_path / "nope.keras"), "--data",
                 str(data)])
