@@ -78,23 +78,28 @@ def _millions(n: int | None) -> str:
     return "params n/a" if n is None else f"{n / 1e6:.2f}M"
 
 
-def _place_labels(ax: Any, points: list[BackbonePoint], texts: list[str], fontsize: float = 7.0) -> None:
-    """Annotate each point, nudging a label up or down (in points) until it overlaps no label placed before."""
+def _place_labels(ax: Any, points: list[BackbonePoint], texts: list[str], radii: list[float],
+                  fontsize: float = 7.0) -> None:
+    """Annotate each point just outside its marker (``radii`` in points), trying offsets around it until the label
+    overlaps no label placed before."""
     to_px = ax.transData.transform
-    dpi_scale = ax.figure.dpi / 72.0
+    scale = ax.figure.dpi / 72.0
     placed: list[tuple[float, float, float, float]] = []
-    steps = (0, -11, 11, -22, 22, -33, 33, -44, 44, -55, 55)
     for i in sorted(range(len(points)), key=lambda i: (-points[i].accuracy, points[i].ms)):
+        side = radii[i] + 2
+        offsets = [(dx, dy) for r in range(6) for dy in ((0,) if r == 0 else (-11 * r, 11 * r))
+                   for dx in (side, -side)]
         x, y = to_px((points[i].ms, 100 * points[i].accuracy))
-        w, h = 0.6 * fontsize * len(texts[i]) * dpi_scale, 1.3 * fontsize * dpi_scale
-        for dy in steps:
-            box = (x + 7 * dpi_scale, y + dy * dpi_scale, x + 7 * dpi_scale + w, y + dy * dpi_scale + h)
+        w, h = 0.65 * fontsize * len(texts[i]) * scale, 1.2 * fontsize * scale
+        for dx, dy in offsets:
+            left = x + dx * scale - (w if dx < 0 else 0)
+            box = (left, y + dy * scale, left + w, y + dy * scale + h)
             if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
                 break
         placed.append(box)
         arrow = {"arrowstyle": "-", "color": "grey", "linewidth": 0.5} if dy else None
-        ax.annotate(texts[i], (points[i].ms, 100 * points[i].accuracy), xytext=(7, dy), textcoords="offset points",
-                    fontsize=fontsize, va="bottom", arrowprops=arrow)
+        ax.annotate(texts[i], (points[i].ms, 100 * points[i].accuracy), xytext=(dx, dy), textcoords="offset points",
+                    fontsize=fontsize, va="bottom", ha="left" if dx > 0 else "right", arrowprops=arrow)
 
 
 def figure(points: list[BackbonePoint], title: str = "") -> Any:
@@ -102,7 +107,7 @@ def figure(points: list[BackbonePoint], title: str = "") -> Any:
     from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter
 
-    fig = Figure(figsize=(8.5, 5.5), dpi=110)
+    fig = Figure(figsize=(10.0, 5.5), dpi=110)
     ax = fig.add_subplot()
     known = [p.parameters for p in points if p.parameters]
     biggest = max(known) if known else 1
@@ -121,15 +126,18 @@ def figure(points: list[BackbonePoint], title: str = "") -> Any:
         ax.xaxis.set_major_formatter(plain)
         ax.xaxis.set_minor_formatter(plain)
         ax.tick_params(axis="x", which="minor", labelsize=7)
-        ax.set_xlim(min(xs) / 1.25, max(xs) * 2.2)  # room for the labels on the right
+        ax.set_xlim(min(xs) / 1.25, max(xs) * 1.25)
     else:
         span = max(xs) - min(xs) or max(xs) or 1.0
-        ax.set_xlim(min(xs) - 0.1 * span, max(xs) + 0.6 * span)
+        ax.set_xlim(min(xs) - 0.1 * span, max(xs) + 0.2 * span)
     yspan = max(ys) - min(ys) or 1.0
     ax.set_ylim(min(ys) - 0.1 * yspan - 1, max(ys) + 0.15 * yspan + 1)
-    texts = [f"{p.name} {_millions(p.parameters)}" + (" flip TTA" if p.flip_tta else "")
-             + (f" ({p.status})" if p.status != "passed" else "") for p in points]
-    _place_labels(ax, points, texts)
+    _place_labels(ax, points, [str(i) for i in range(1, len(points) + 1)], [math.sqrt(a) / 2 for a in sizes], 8)
+    key = [f"{i}  {p.name}" + (" flip TTA" if p.flip_tta else "") + (f" ({p.status})" if p.status != "passed" else "")
+           + f"\n    {_millions(p.parameters)}, {100 * p.accuracy:.2f}%, {p.ms:.2f} ms" + ("  *" if p in best else "")
+           for i, p in enumerate(points, 1)]
+    ax.text(1.02, 1.0, "\n".join(key) + "\n\n* on the front", transform=ax.transAxes, va="top", ha="left",
+            fontsize=7, family="monospace")
     devices = ", ".join(dict.fromkeys(p.device for p in points))
     ax.set_title(title or f"Backbones on {devices}: int8 TFLite, batch 1, 1 thread (point area: parameters)",
                  fontsize=10)
