@@ -100,8 +100,8 @@ class CropRule:
         return left, top, cw, ch
 
     def to_dict(self) -> dict[str, Any]:
-        """``align`` only when off: a rule without it means aligned (so rules written before it existed, and
-        readers from before it, keep their meaning)."""
+        """``align`` only when off: a rule without the key (every rule written before it existed) is aligned by
+        this runtime, and a reader from before the key sees it only on a rule that turns alignment off."""
         d: dict[str, Any] = {"margin": float(self.margin), "square": bool(self.square)}
         if not self.align:
             d["align"] = False
