@@ -19,7 +19,9 @@ With --docs/--readme the tables replace the text between
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
+import io
 import json
 import os
 import re
@@ -48,14 +50,15 @@ def costs(backbones: list[str], classes: int = 8) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in backbones:
         spec = BACKBONES.get(name)
-        entry: dict[str, Any] = {"description": spec.description, "input_size": spec.input_size, "sizes": {}}
+        entry: dict[str, Any] = {"description": spec.description, "input_size": spec.input_size,
+                                 "min_size": spec.min_size, "sizes": {}}
         for px in sorted({*(s for s in COST_SIZES if s >= spec.min_size), spec.input_size}):
             try:
                 model = build_classifier(spec, classes, input_size=px)
                 conv = tf.lite.TFLiteConverter.from_keras_model(model)
                 conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-                with tempfile.TemporaryDirectory() as tmp:
-                    path = Path(tmp) / "model.tflite"
+                with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
+                    path = Path(tmp) / "model.tflite"  # (the converter prints the whole signature on stdout)
                     path.write_bytes(conv.convert())
                     entry["sizes"][str(px)] = {"parameters": int(model.count_params()), "flops": estimate_tflite(path)}
             except Exception as exc:  # one backbone failing never stops the rest
@@ -303,7 +306,9 @@ def tables(bench_root: Path, train_root: Path, cost_doc: dict[str, Any], repo: P
         px = int(e["input_size"])
         params = _cost(cost_doc, backbone, px, "parameters") or _cost(cost_doc, backbone, 48, "parameters")
         f48 = _cost(cost_doc, backbone, 48, "flops")
-        reg.append(f"| {backbone} | {px} | {_m(params)} | {_m(f48) if f48 else 'n/a'} | "
+        min_size = int(e.get("min_size", 0))
+        at48 = _m(f48) if f48 else f"n/a (min {min_size} px)" if min_size > 48 else "n/a"
+        reg.append(f"| {backbone} | {px} | {_m(params)} | {at48} | "
                    f"{_m(_cost(cost_doc, backbone, px, 'flops'))} | {here} |")
     return {"full": full_text, "short": short_text, "registered": "\n".join(reg)}
 
