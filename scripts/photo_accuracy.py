@@ -6,8 +6,9 @@ face), upright and turned by each of ``--tilts`` degrees about its centre, twice
 square crop) and on (``CropRule.cut``: rotated so the eyes are level when BlazeFace's eye keypoints are tilted
 ``ALIGN_MIN_ROLL`` degrees or more). Per condition and method: accuracy, the mean probability of the true class,
 how many predictions alignment changed (won: now right, lost: now wrong; the exact McNemar p of won against lost)
-and how many differ from the same photo's upright prediction. ``min_roll_sweep``: accuracy (and predictions that
-differ from upright) when aligning from each eye-roll threshold.
+and how many differ from the same photo's upright prediction. ``scale_by_angle``: the detector's box and the aligned
+crop against the upright ones. ``min_roll_sweep``: accuracy (and predictions that differ from upright) when
+aligning from each eye-roll threshold.
 
     python scripts/photo_accuracy.py [--data ../shared/data/jaffe] [--bundle B] [--tilts -30,-20,-10,10,20,30]
         [--out results/photos]
@@ -95,6 +96,7 @@ def main() -> None:
     pred = {m: np.full((len(conds), n), -1) for m in (*pipes, "always")}
     ptrue = {m: np.zeros((len(conds), n)) for m in pred}
     roll = np.full((len(conds), n), np.nan)
+    side = {k: np.full((len(conds), n), np.nan) for k in ("box", "aligned_crop")}  # face box / aligned crop, px
     for j, f in enumerate(files):
         img = cv2.imread(str(f), cv2.IMREAD_COLOR)
         for i, deg in enumerate(conds):
@@ -111,7 +113,9 @@ def main() -> None:
             r = eye_roll(face.keypoints)
             roll[i, j] = np.nan if r is None else r
             box = clip_box(face.box, frame.shape)
-            probs = pipes["aligned"].classify([pipes["aligned"].crop.cut(frame, box, face.keypoints, min_roll=0.0)])[0]
+            crop = pipes["aligned"].crop.cut(frame, box, face.keypoints, min_roll=0.0)
+            side["box"][i, j], side["aligned_crop"][i, j] = box[2], crop.shape[0]
+            probs = pipes["aligned"].classify([crop])[0]
             pred["always"][i, j], ptrue["always"][i, j] = int(probs.argmax()), probs[truth[j]]
     tilted = slice(1, len(conds))
     report: dict[str, dict] = {}
@@ -128,6 +132,12 @@ def main() -> None:
     for i, deg in enumerate(conds[1:], 1):
         per_tilt[f"{deg:g}"] = {m: round(float((pred[k][i] == truth).mean()), 4)
                                 for m, k in (("detector_crop", "plain"), ("eye_aligned", "aligned"))}
+    # BlazeFace's box of a turned face shrinks by about cos(angle); CropRule.cut grows it back by 1 / cos(roll)
+    plain_crop = np.array([pipes["plain"].crop.box((0, 0, b, b), (10**6, 10**6))[2] for b in side["box"][0]])
+    scale = {f"{deg:g}": {"box_vs_upright": round(float(np.nanmean(side["box"][i] / side["box"][0])), 3),
+                          "aligned_crop_vs_upright_crop": round(float(np.nanmean(side["aligned_crop"][i] / plain_crop)),
+                                                                3)}
+             for i, deg in enumerate(conds[1:], 1)}
     sweep = {}
     for t in SWEEP:
         use = np.abs(np.nan_to_num(roll, nan=0.0)) >= t
@@ -150,7 +160,7 @@ def main() -> None:
         "upright_eye_roll_degrees": {"median_abs": round(float(np.median(up_roll)), 2),
                                      "max_abs": round(float(up_roll.max()), 2),
                                      "at_least_min_roll": int((up_roll >= ALIGN_MIN_ROLL).sum())},
-        **report, "tilted_accuracy_by_angle": per_tilt, "min_roll_sweep": sweep,
+        **report, "tilted_accuracy_by_angle": per_tilt, "scale_by_angle": scale, "min_roll_sweep": sweep,
         "dataset_crop": {"accuracy": round(float((dpred_ds == dtruth).mean()), 4),
                          "differs_from_detector_crop": int((dpred != pred["plain"][0]).sum())},
         "predicted_classes_upright": {classes[k]: int(v) for k, v in
