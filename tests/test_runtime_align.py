@@ -19,6 +19,7 @@ from helpers.runtime import face_frame
 
 from fer_edge.bundle import load_bundle
 from fer_edge.data import faces as data_faces
+from fer_edge.errors import ModelError
 from fer_edge.preprocess import ALIGN_MIN_ROLL, DEFAULT_CROP, CropRule, eye_roll
 from fer_edge.runtime.cli import run as run_command
 from fer_edge.runtime.detectors import get_detector
@@ -153,6 +154,10 @@ def test_the_bundle_rule_and_the_option_decide(dev_bundle: Path, tmp_path: Path)
     assert Pipeline.from_bundle(bundle, detector=None).crop.align is False
     assert Pipeline.from_bundle(bundle, detector=None, align=True).crop.align is True
     assert Pipeline.from_bundle(dev_bundle, detector=None).crop.align is True
+    m["crop"]["align"] = "yes"
+    (bundle / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(ModelError, match="crop/align: 'yes' is not of type 'boolean'"):
+        load_bundle(bundle)
     parsed = run_command.make_context("run", ["--no-align", "--source", "x.jpg"]).params
     kwargs = RunOptions(**{k: v for k, v in parsed.items() if k not in ("camera", "source", "size")}).pipeline_kwargs()
     assert kwargs["align"] is False
