@@ -129,3 +129,25 @@ def test_bench_outputs_include_the_picture(tmp_path: Path) -> None:
     paths = write_outputs(_doc(), tmp_path / "out")
     assert paths["png"] == tmp_path / "out" / "pareto.png"
     assert _decoded(paths["png"]).std() > 10
+
+
+def test_names_from_a_results_file_are_drawn_as_text(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    doc = _doc()
+    doc["runs"][0]["rows"][0]["bundle"] = "runs/bundles/$\\frac{broken$"  # would be a mathtext error
+    doc["runs"][0]["device"]["name"] = "$^"
+    picture, why = pareto.write_png(doc, tmp_path / "p.png")
+    assert picture and not why and _decoded(picture).std() > 10
+
+
+def test_report_html_draws_dollar_names_as_text(tmp_path: Path) -> None:
+    """Every plot of report.html, not only the Pareto picture: a '$' in a name is not matplotlib math."""
+    pytest.importorskip("matplotlib")
+    doc = _doc()
+    for r in doc["runs"][0]["rows"]:
+        r["model"], r["per_class_f1"] = "$\\frac{x$", {"$a": 0.5, "b": 0.7}
+    src = tmp_path / "a.json"
+    src.write_text(json.dumps(doc))
+    res = CliRunner().invoke(cli, ["report", str(src), "--out", str(tmp_path / "c.html")])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "c-pareto.png").is_file() and 'id="plot-accuracy-latency"' in (tmp_path / "c.html").read_text()

@@ -74,6 +74,11 @@ def front(points: list[BackbonePoint]) -> list[BackbonePoint]:
     return sorted((p for p, f in zip(points, flags, strict=True) if f), key=lambda p: (p.ms, -p.accuracy))
 
 
+def plain(text: str) -> str:
+    """Text from a results file drawn as is: matplotlib would read $...$ as math (and fail on a bad formula)."""
+    return text.replace("$", r"\$")
+
+
 def _millions(n: int | None) -> str:
     return "params n/a" if n is None else f"{n / 1e6:.2f}M"
 
@@ -122,9 +127,9 @@ def figure(points: list[BackbonePoint], title: str = "") -> Any:
                facecolors="none", edgecolors="red", linewidths=1.2)
     if max(xs) / max(min(xs), 1e-9) > 8:
         ax.set_xscale("log")
-        plain = FuncFormatter(lambda v, _: f"{v:g}")
-        ax.xaxis.set_major_formatter(plain)
-        ax.xaxis.set_minor_formatter(plain)
+        ticks = FuncFormatter(lambda v, _: f"{v:g}")
+        ax.xaxis.set_major_formatter(ticks)
+        ax.xaxis.set_minor_formatter(ticks)
         ax.tick_params(axis="x", which="minor", labelsize=7)
         ax.set_xlim(min(xs) / 1.25, max(xs) * 1.25)
     else:
@@ -133,14 +138,15 @@ def figure(points: list[BackbonePoint], title: str = "") -> Any:
     yspan = max(ys) - min(ys) or 1.0
     ax.set_ylim(min(ys) - 0.1 * yspan - 1, max(ys) + 0.15 * yspan + 1)
     _place_labels(ax, points, [str(i) for i in range(1, len(points) + 1)], [math.sqrt(a) / 2 for a in sizes], 8)
-    key = [f"{i}  {p.name}" + (" flip TTA" if p.flip_tta else "") + (f" ({p.status})" if p.status != "passed" else "")
+    key = [f"{i}  {plain(p.name)}" + (" flip TTA" if p.flip_tta else "")
+           + (f" ({p.status})" if p.status != "passed" else "")
            + f"\n    {_millions(p.parameters)}, {100 * p.accuracy:.2f}%, {p.ms:.2f} ms" + ("  *" if p in best else "")
            for i, p in enumerate(points, 1)]
     ax.text(1.02, 1.0, "\n".join(key) + "\n\n* on the front", transform=ax.transAxes, va="top", ha="left",
             fontsize=7, family="monospace")
-    devices = ", ".join(dict.fromkeys(p.device for p in points))
-    ax.set_title(title or f"Backbones on {devices}: int8 TFLite, batch 1, 1 thread (point area: parameters)",
-                 fontsize=10)
+    devices = plain(", ".join(dict.fromkeys(p.device for p in points)))
+    ax.set_title(plain(title) if title else
+                 f"Backbones on {devices}: int8 TFLite, batch 1, 1 thread (point area: parameters)", fontsize=10)
     ax.set_xlabel("int8 ms per face (p50, batch 1, 1 thread)")
     ax.set_ylabel("accuracy % (int8)")
     ax.grid(alpha=0.3, which="both")

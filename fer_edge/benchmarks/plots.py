@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fer_edge.benchmarks.pareto import CAPTION as PARETO_CAPTION
+from fer_edge.benchmarks.pareto import plain
 from fer_edge.benchmarks.results import pareto_front
 
 MARKERS = "osD^vP*Xh"
@@ -31,7 +32,7 @@ def _label(run: dict[str, Any], row: dict[str, Any], many: bool, model: bool = F
     s = f"{row['format']}/{row['precision']} {row['backend']} x{row['threads']}"
     if model:
         s = f"{row['model']} {s}"
-    return f"{run['device']['name']}: {s}" if many else s
+    return plain(f"{run['device']['name']}: {s}" if many else s)  # names from a results file: no mathtext
 
 
 def _png(fig: Any) -> str:
@@ -67,7 +68,7 @@ def _scatter(doc: dict[str, Any], xkey: str, xlabel: str, front: bool) -> Any | 
         drawn = True
         models = len({r["model"] for _, r in pts}) > 1
         xs, ys = [r[xkey] for _, r in pts], [100 * r["accuracy"] for _, r in pts]
-        ax.scatter(xs, ys, marker=MARKERS[k % len(MARKERS)], label=device, alpha=0.8)
+        ax.scatter(xs, ys, marker=MARKERS[k % len(MARKERS)], label=plain(device), alpha=0.8)
         spots: dict[tuple[float, float], list[str]] = {}
         for (run, r), x, y in zip(pts, xs, ys, strict=True):  # one label per spot: rows often coincide
             spots.setdefault((round(x, 4), round(y, 3)), []).append(_label(run, r, False, models))
@@ -78,7 +79,7 @@ def _scatter(doc: dict[str, Any], xkey: str, xlabel: str, front: bool) -> Any | 
             flags = pareto_front(list(zip(xs, ys, strict=True)))
             fx = sorted((x, y) for x, y, f in zip(xs, ys, flags, strict=True) if f)
             ax.step([p[0] for p in fx], [p[1] for p in fx], where="post", linestyle="--", linewidth=1.2,
-                    label=f"Pareto front ({device})" if many else "Pareto front")
+                    label=plain(f"Pareto front ({device})") if many else "Pareto front")
             ax.scatter([p[0] for p in fx], [p[1] for p in fx], s=120, facecolors="none", edgecolors="red")
     if not drawn:
         return None
@@ -113,10 +114,11 @@ def _per_class(doc: dict[str, Any]) -> Any | None:
         xs = range(len(classes))
         for off, r in ((-0.2, fp32), (0.2, int8)):
             vals = [100 * (r["per_class_f1"].get(c) or 0.0) for c in classes]
-            ax.bar([x + off for x in xs], vals, width=0.4, label=f"{r['format']}/{r['precision']} {r['backend']}")
-        ax.set_xticks(list(xs), classes, fontsize=7, rotation=20)
+            name = plain(f"{r['format']}/{r['precision']} {r['backend']}")
+            ax.bar([x + off for x in xs], vals, width=0.4, label=name)
+        ax.set_xticks(list(xs), [plain(c) for c in classes], fontsize=7, rotation=20)
         ax.set_ylabel("F1 %")
-        ax.set_title(f"{run['device']['name']}: {model}" if len(doc["runs"]) > 1 else model, fontsize=9)
+        ax.set_title(plain(f"{run['device']['name']}: {model}" if len(doc["runs"]) > 1 else model), fontsize=9)
         ax.legend(fontsize=7)
         ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
