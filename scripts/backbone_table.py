@@ -267,6 +267,7 @@ def tables(bench_root: Path, train_root: Path, cost_doc: dict[str, Any], repo: P
         items.append((best.dir.name if best.dir.name != "ferplus" else f"{backbone}-grid", None, best))
     items.sort(key=lambda x: (x[1] is None, x[1]["int8"]["latency_p50_ms"] if x[1] else 0, x[0]))
     for name, b, t in items:
+        name = name.replace("|", "\\|")  # a folder name from results/ must not split the markdown row
         px = int(t.run["input_size"]) if t else None
         epochs, time, conv = _training_cells(t, runs, repo) if t else ("?", "?", "unknown: no training run matched")
         if b:
