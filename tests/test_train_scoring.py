@@ -118,3 +118,37 @@ def _epoch_counter() -> object:
             Count.epochs += 1
 
     return Count()
+
+
+def test_flip_tta_scores_with_the_mirror_averaged_predictions(tmp_path) -> None:
+    """``tta: flip`` scores the official test split and every fold with each face's prediction averaged with its
+    mirror image's, as ``fer-edge run --flip-tta`` does; the report says so."""
+    from fer_edge.preprocess import to_model_input
+    from fer_edge.train.evaluate import predict
+    from fer_edge.train.scoring import score_folds, score_official
+    from fer_edge.train.stage import StageContext, StartModel
+    from fer_edge.train.surgery import load_model
+
+    ds, _ = bar_faces(80, ("neutral", "happiness", "surprise"), split=(0.2, 0.25), seed=1, name="ferplus")
+    ctx = StageContext(ChainConfig(out=str(tmp_path), gradcam_faces=3, tta="flip"), Bar(), None)
+    score = score_official(ctx, _job("ferplus", ds, tmp_path / "s"), StartModel(None, ds.classes, 0.4, None))
+    test = ds.take(ds.split == "test")
+    model = load_model(tmp_path / "s" / "model.keras")
+    x = to_model_input(test.images, 32)
+    plain, mirrored = predict(model, x), predict(model, x[:, :, ::-1])
+    np.testing.assert_allclose(predict(model, x, flip=True), (plain + mirrored) / 2, atol=1e-6)
+    np.testing.assert_array_equal(score.y_pred, ((plain + mirrored) / 2).argmax(axis=1))
+
+    cv, _ = bar_faces(48, ("neutral", "happiness", "surprise"), subjects=6, seed=2, name="ckplus")
+    cfg = ChainConfig(out=str(tmp_path), chain=("ckplus",), folds=2, fold_epochs=1, gradcam_faces=2, tta="flip",
+                      keep_fold_models=True)
+    folder = tmp_path / "cv"
+    score = score_folds(StageContext(cfg, Bar(), None), _job("ckplus", cv, folder, folds=2),
+                        StartModel(None, cv.classes, 0.4, None))
+    assert score.folds["tta"] == "flip"
+    for i in (1, 2):
+        r = json.loads((folder / "folds" / f"fold_0{i}" / "result.json").read_text())
+        fold = cv.take(np.array(r["test_index"]))
+        m = load_model(folder / "folds" / f"fold_0{i}" / "model.keras")
+        xf = to_model_input(fold.images, 32)
+        assert r["y_pred"] == ((predict(m, xf) + predict(m, xf[:, :, ::-1])) / 2).argmax(axis=1).tolist()

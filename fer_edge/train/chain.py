@@ -39,7 +39,7 @@ def _plan(cfg: ChainConfig, stage: str, backbone: str, ds: FaceDataset, init: st
     plan = {"backbone": backbone, "stage": stage, "protocol": STAGES.get(stage).protocol, "folds": folds,
             "fold_epochs": cfg.fold_epochs_for(stage), "val_fraction": cfg.val_fraction, "limit": cfg.limit,
             "config": asdict(cfg.stage_config(stage, backbone)), "init": init,
-            "data_sha256": reports.fingerprint(ds)["sha256"]}
+            "data_sha256": reports.fingerprint(ds)["sha256"], "tta": cfg.tta}
     return json.loads(json.dumps(plan))  # as it reads back from plan.json
 
 
@@ -49,6 +49,7 @@ def _check_resume(folder: Path, plan: dict) -> None:
         atomic.write_json(f, plan)
         return
     old = json.loads(f.read_text())
+    old.setdefault("tta", "none")  # plans from before test-time augmentation was a setting
     # a setting added to StageConfig after the run started reads as its default, so such runs still resume
     defaults = json.loads(json.dumps(asdict(StageConfig())))
     old["config"] = {**{k: v for k, v in defaults.items() if k in plan.get("config", {})}, **old.get("config", {})}

@@ -46,6 +46,9 @@ for _s in (
     STAGES.add(_s.name, _s)
 
 
+TTA = ("none", "flip")  # test-time augmentation when scoring a stage
+
+
 @dataclass(frozen=True)
 class ChainConfig:
     """Everything a `fer-edge train` run decides. ``stage`` holds the per-stage training defaults, ``stages``
@@ -76,6 +79,8 @@ class ChainConfig:
     gradcam_faces: int = setting(16, "Faces in each stage's Grad-CAM grid of confident mistakes.", low=1)
     resume: bool = setting(False, "Continue a stopped run: finished stages/folds are reused.")
     keep_fold_models: bool = setting(False, "Keep each fold's model and checkpoints.")
+    tta: str = setting("none", "Score the test faces (official split and every fold) plain, or averaged with their "
+                       "mirror image (flip, as fer-edge run --flip-tta).", choices=TTA)
     distribute: str = setting("auto", "tf.distribute: mirrored = this host's GPUs, multiworker = the hosts in "
                               "TF_CONFIG, auto = multiworker with a TF_CONFIG cluster, mirrored with 2+ GPUs, else "
                               "none. --batch-size is per replica; the LR is scaled by sqrt(replicas).",

@@ -28,7 +28,7 @@ def teacher_probabilities(path: str | Path, ds: FaceDataset) -> np.ndarray:
     if missing:
         raise FerEdgeError(f"--teacher {path} has no {', '.join(missing)} output (it knows {', '.join(names)})")
     x = to_model_input(ds.images, input_spec_of(path, int(model.input_shape[1]), int(model.input_shape[-1])))
-    p = (predict(model, x) + predict(model, x[:, :, ::-1])) / 2
+    p = predict(model, x, flip=True)
     p = p[:, [names.index(c) for c in ds.classes]]
     return (p / np.clip(p.sum(axis=1, keepdims=True), 1e-8, None)).astype(np.float32)
 

@@ -32,19 +32,23 @@ def input_size(model: object) -> int:
     return int(model.input_shape[1])
 
 
-def predict(model: object, x: np.ndarray, batch: int = 256) -> np.ndarray:
-    """Softmax outputs for float inputs (N, S, S, 1) in [0, 1], batched, inference mode."""
+def predict(model: object, x: np.ndarray, batch: int = 256, flip: bool = False) -> np.ndarray:
+    """Softmax outputs for float inputs (N, S, S, 1) in [0, 1], batched, inference mode; ``flip`` averages each
+    face's with its mirror image's (test-time augmentation, as ``fer-edge run --flip-tta``)."""
     if len(x) == 0:
         return np.zeros((0, int(model.output_shape[-1])), dtype=np.float32)
+    if flip:
+        return (predict(model, x, batch) + predict(model, x[:, :, ::-1], batch)) / 2
     return np.concatenate([np.asarray(model(x[i:i + batch], training=False)) for i in range(0, len(x), batch)])
 
 
-def evaluate(model: object, ds: FaceDataset, fgsm_epsilon: float | None = None) -> Evaluation:
-    """Predict every labelled face of ``ds`` (whose classes must be the model's head, in order)."""
+def evaluate(model: object, ds: FaceDataset, fgsm_epsilon: float | None = None, flip: bool = False) -> Evaluation:
+    """Predict every labelled face of ``ds`` (whose classes must be the model's head, in order); ``flip``: see
+    :func:`predict`."""
     ds = ds.labelled()
     x = to_model_input(ds.images, input_size(model))
     y = ds.local_labels()
-    probs = predict(model, x)
+    probs = predict(model, x, flip=flip)
     robust = None
     if fgsm_epsilon:
         from fer_edge.train.adversarial import fgsm_accuracy

@@ -61,11 +61,13 @@ def write_stage(ctx: StageContext, job: StageJob, score: StageScore) -> StageOut
     start = "from " + ("the previous stage" if job.init is not None else f"weights {sc.weights}")
     protocol_text = (f"{PROTOCOLS[protocol]} ({score.folds['folds']} folds, up to {score.folds['fold_epochs']} "
                      f"epochs each, {start})" if cv else f"{PROTOCOLS[protocol]} ({m['n']} faces)")
+    if ctx.cfg.tta != "none":
+        protocol_text += f", {ctx.cfg.tta} test-time augmentation"
     fgsm = score.fgsm_accuracy
     report = {"backbone": job.backbone, "stage": job.stage, "dataset": job.ds.name, "protocol": protocol,
               "protocol_text": protocol_text, "classes": list(classes), "metrics": m, "folds": score.folds,
               "fgsm_accuracy": fgsm, "fgsm_epsilon": sc.adv_epsilon, "adversarial": sc.adversarial,
-              "best_val_accuracy": score.best_val_accuracy}
+              "best_val_accuracy": score.best_val_accuracy, "tta": ctx.cfg.tta}
     reports.write_report(report, folder)
     export_saved_model(load_model(folder / "model.keras"), folder / "saved_model")
     summary = {"accuracy": score.folds["mean"] if cv else m["accuracy"], "std": score.folds["std"] if cv else None,

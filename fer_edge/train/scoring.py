@@ -68,7 +68,7 @@ def score_official(ctx: StageContext, job: StageJob, start: StartModel) -> Stage
                       verbose=0)
     t_eval = time.time()
     model = load_model(res.model_path)
-    ev = evaluate(model, test, fgsm_epsilon=sc.adv_epsilon)
+    ev = evaluate(model, test, fgsm_epsilon=sc.adv_epsilon, flip=cfg.tta == "flip")
     x = to_model_input(test.images, int(model.input_shape[1]))
     cams = mistakes(model, x, ev.y_true, ev.probs, cfg.gradcam_faces, test.labelled().subjects)
     timings = {"train_seconds": res.seconds, "eval_seconds": time.time() - t_eval}
@@ -107,6 +107,7 @@ def score_folds(ctx: StageContext, job: StageJob, start: StartModel) -> StageSco
     info["test_subjects"] = [r["test_subjects"] for r in results]
     transfer = job.init is not None or sc.weights != "none"
     info["fold_epochs"] = sum(p.epochs for p in fold_sc.resolved_phases(transfer))
+    info["tta"] = cfg.tta
     fold_seconds = [r["seconds"] for r in results]
     earlier = sum(fold_seconds) - (time.time() - t_folds)  # folds finished before a --resume
     # the model handed on: all subjects, a subject-held-out part for validation (never a test subject)
@@ -143,7 +144,7 @@ def _run_fold(ctx: StageContext, ds: FaceDataset, folder: Path, i: int, tr: np.n
     test = ds.take(te)
     x = to_model_input(test.images, int(model.input_shape[1]))
     y = test.local_labels()
-    probs = predict(model, x)
+    probs = predict(model, x, flip=cfg.tta == "flip")
     acc = float(np.mean(probs.argmax(axis=1) == y))
     r = {"fold": i + 1, "test_subjects": sorted(set(map(str, test.subjects))),
          "val_subjects": sorted(set(map(str, ds.subjects[va_i]))), "train_faces": len(tr_i), "val_faces": len(va_i),
