@@ -107,6 +107,7 @@ def test_chain_writes_everything_resumes_after_kill_and_rebuilds_head(tmp_path, 
     assert r1["folds"] is None and 0 <= r1["fgsm_accuracy"] <= 1
     r2 = json.loads((s2 / "report.json").read_text())
     assert r2["folds"]["folds"] == 2 and len(r2["folds"]["fold_accuracies"]) == 2
+    assert "from the previous stage" in r2["protocol_text"] and r2["tta"] == "none"
     assert r2["metrics"]["n"] == len(two_stages["ckplus"])  # every face scored once, by a model that never saw it
     assert r2["folds"]["mean"] == pytest.approx(np.mean(r2["folds"]["fold_accuracies"]))
     assert set(r2["metrics"]["per_class"]) == {"happiness", "surprise", "contempt"}

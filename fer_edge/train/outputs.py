@@ -58,7 +58,8 @@ def write_stage(ctx: StageContext, job: StageJob, score: StageScore) -> StageOut
     m = metrics(score.y_true, score.y_pred, classes)
     full_hist = json.loads((folder / "history.json").read_text())
     _write_plots(job, score, m, full_hist)
-    start = "from " + ("the previous stage" if job.init is not None else f"weights {sc.weights}")
+    first = job.init is None or job.init == ctx.cfg.weights  # the chain's first stage (weights: a model file)
+    start = "from " + (f"weights {ctx.cfg.weights}" if first else "the previous stage")
     protocol_text = (f"{PROTOCOLS[protocol]} ({score.folds['folds']} folds, up to {score.folds['fold_epochs']} "
                      f"epochs each, {start})" if cv else f"{PROTOCOLS[protocol]} ({m['n']} faces)")
     if ctx.cfg.tta != "none":
