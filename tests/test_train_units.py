@@ -278,6 +278,9 @@ def test_resume_accepts_a_plan_written_before_a_setting_existed(tmp_path) -> Non
     _check_resume(tmp_path, plan)
     with pytest.raises(FerEdgeError, match=r"config\.augment"):
         _check_resume(tmp_path, {**plan, "config": {**plan["config"], "augment": "light"}})
+    _check_resume(tmp_path, {**plan, "tta": "none"})  # plans from before tta read as none
+    with pytest.raises(FerEdgeError, match=r"\(tta\)"):
+        _check_resume(tmp_path, {**plan, "tta": "flip"})
 
 
 def test_augment_levels() -> None:

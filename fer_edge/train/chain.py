@@ -49,7 +49,7 @@ def _check_resume(folder: Path, plan: dict) -> None:
         atomic.write_json(f, plan)
         return
     old = json.loads(f.read_text())
-    old.setdefault("tta", "none")  # plans from before test-time augmentation was a setting
+    old, plan = {"tta": "none", **old}, {"tta": "none", **plan}  # plans from before tta was a setting
     # a setting added to StageConfig after the run started reads as its default, so such runs still resume
     defaults = json.loads(json.dumps(asdict(StageConfig())))
     old["config"] = {**{k: v for k, v in defaults.items() if k in plan.get("config", {})}, **old.get("config", {})}
