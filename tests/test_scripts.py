@@ -183,3 +183,26 @@ def test_backbone_convergence_rule(monkeypatch: pytest.MonkeyPatch) -> None:
     assert mod.converged(18, True, None, [1.6, 0.3], None) == "no: continuing it added +1.60 pp test"
     assert mod.converged(6, False, 0.05, [], None).startswith("yes:")
     assert mod.converged(60, True, None, [], 0.2) == "maybe: val +0.20 pp over its last 3 epochs"
+
+
+def test_fold_scores_rescores_the_kept_fold_models_plain_and_flipped(tmp_path) -> None:
+    """A real 2-fold CK+ run with kept fold models, then the script: the fold flagged by the run's tta (plain here)
+    reproduces each fold's recorded accuracy, and the means are those of the per-fold scores."""
+    from helpers.datasets import make_ckplus48
+
+    data = make_ckplus48(tmp_path / "ckplus48")
+    run = tmp_path / "run"
+    res = _run([sys.executable, "-m", "fer_edge.cli", "train", "--chain", "ckplus", "--data", f"ckplus={data}",
+                "--folds", "2", "--fold-epochs", "1", "--epochs", "1", "--input-size", "32", "--batch-size", "8",
+                "--keep-fold-models", "--out", str(run)])
+    assert res.returncode == 0, res.stderr[-2000:]
+    stage, out = run / "compact" / "ckplus", tmp_path / "scores.json"
+    res = _run([sys.executable, str(SCRIPTS / "fold_scores.py"), str(stage), "--out", str(out)])
+    assert res.returncode == 0, res.stderr[-2000:]
+    d = json.loads(out.read_text())
+    recorded = [json.loads((stage / "folds" / f"fold_0{i}" / "result.json").read_text())["accuracy"] for i in (1, 2)]
+    assert [r["plain"] for r in d["folds"]] == pytest.approx(recorded)
+    for k in ("plain", "flip"):
+        assert d[k]["mean"] == pytest.approx(sum(r[k] for r in d["folds"]) / 2)
+    res = _run([sys.executable, str(SCRIPTS / "fold_scores.py"), str(tmp_path)])  # no run there: one line
+    assert res.returncode != 0 and "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
