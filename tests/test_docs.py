@@ -148,3 +148,19 @@ def test_the_link_check_catches_a_broken_link(tmp_path: Path) -> None:
     assert links(page) == ["#a-b-c", "x.md#top", "#nope", "missing.md"]
     assert {"top", "a-b-c"} == anchors(page)
 
+
+
+def test_the_default_model_named_in_the_docs_is_the_bundled_one() -> None:
+    """'the default model (RUN, ...)' names the training run under results/train/ whose Keras test accuracy is the
+    default bundle's (its manifest name, compact-ferplus, is not the run it came from)."""
+    import json
+
+    manifest = json.loads((PACKAGE / "assets" / "default_bundle" / "manifest.json").read_text())
+    named = [(page, m) for page in PAGES for m in re.findall(r"default model \(([\w.-]+)",
+                                                              page.read_text(encoding="utf-8").replace("\n", " "))]
+    assert named, "no page names the default model's training run"
+    for page, run in named:
+        record = DOCS.parent / "results" / "train" / run / "run.json"
+        assert record.is_file(), f"{page.name}: default model {run}: no {record}"
+        assert json.loads(record.read_text())["summary"]["accuracy"] == pytest.approx(
+            manifest["evaluation"]["keras_accuracy"], abs=1e-6), f"{page.name}: {run} is not the bundled model"
