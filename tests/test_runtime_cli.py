@@ -213,6 +213,22 @@ def test_sigterm_and_sighup_stop_like_ctrl_c_with_exit_0(tmp_path: Path, sig: st
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl", "out.mp4"]
 
 
+def _kill_with_a_segment_open(proc: subprocess.Popen[str], folder: Path, finished: int) -> None:
+    """SIGKILL the run once ``finished`` segments are in place and the next one is open (its temp file exists).
+    Between finalizing one segment and opening the next (the JSON fsync runs there, slow on a busy disk) no
+    segment is open, so the state is checked with the process frozen (SIGSTOP) and the kill lands in that state."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if len(list(folder.glob("cam-*.mp4"))) >= finished:
+            proc.send_signal(signal.SIGSTOP)
+            if any(p.name.startswith(".cam-") for p in folder.iterdir()):
+                break
+            proc.send_signal(signal.SIGCONT)
+        time.sleep(0.05)
+    proc.kill()  # SIGKILL: nothing of ours runs
+    proc.communicate()
+
+
 def test_segmented_live_run_survives_sigterm_and_a_kill(tmp_path: Path) -> None:
     """--segment: finished segments are playable files at once, so a kill (a power cut, as far as the process
     can tell) loses only the open one; JSON lines are appended and whole; the next start sweeps the killed run's
@@ -221,11 +237,7 @@ def test_segmented_live_run_survives_sigterm_and_a_kill(tmp_path: Path) -> None:
     args = ["--save", str(video), "--json", str(jsonl), "--segment", "1"]
     with mjpeg_server(face_frame(size=(320, 240)), fps=30) as srv:
         proc = _start_live(tmp_path, srv.url, *args)
-        deadline = time.monotonic() + 60
-        while len(list(tmp_path.glob("cam-*.mp4"))) < 2 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        proc.kill()  # SIGKILL: nothing of ours runs
-        proc.communicate()
+        _kill_with_a_segment_open(proc, tmp_path, finished=2)
         kept = sorted(tmp_path.glob("cam-*.mp4"))
         assert len(kept) >= 2 and all(readable_frames(v) > 0 for v in kept)
         lines = jsonl.read_text().splitlines()
