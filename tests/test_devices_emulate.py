@@ -217,3 +217,38 @@ def test_ensure_rootfs_failure_leaves_nothing(tmp_path: Path, monkeypatch: pytes
     (root / "something").write_text("x")
     with pytest.raises(EmulationError, match="no finished fer-edge rootfs"):
         rootfs.ensure_rootfs(root, echo=lambda s: None)
+
+
+def test_the_merged_emulated_and_x86_bench_draws_every_picture(tmp_path: Path) -> None:
+    """What the emulated run's bench step writes from its merged document (an aarch64 run marked emulated and an
+    x86 run): the Pareto PNG and every plot of report.html are drawn. Both catch a drawing error and only say why
+    the picture is missing, so a broken plot module (a NameError) shows here, not as a failed command."""
+    pytest.importorskip("matplotlib")
+    import cv2
+    import numpy as np
+
+    from fer_edge.benchmarks import pareto, results
+    from fer_edge.benchmarks.html import html_report
+    from fer_edge.benchmarks.render import markdown
+
+    def run(run_id: str, name: str, arch: str, ms: float, emulated: str | None) -> dict:
+        device = {"name": name, "cpu": "cpu", "arch": arch, "cores": 4, "os": "Linux", "python": "CPython 3.11",
+                  "backends": {"litert": "2.3.0"}, "load_average": [0.2, 0.2, 0.2], "emulated": emulated}
+        rows = [results.empty_row(model="m", bundle=f"deploy/bundle-{p}", backbone="compact", format="tflite",
+                                  file="m.tflite", precision=prec, backend="litert", threads=1, status="passed",
+                                  latency_p50_ms=ms * k, accuracy=acc, parameters=1_300_000, flops=13_000_000,
+                                  size_mb=1.3, latency_samples=[ms * k] * 5,
+                                  per_class_f1={"happy": 0.9, "sad": 0.6})
+                for p, prec, k, acc in (("a", "int8", 1.0, 0.81), ("a", "fp32", 2.0, 0.82), ("b", "int8", 1.5, 0.84))]
+        return {"id": run_id, "created": "2026-12-02T00:00:00+00:00", "device": device, "settings": {},
+                "data": {"faces": 200}, "notes": [], "wall_s": 1.0, "rows": rows, "pipeline": []}
+
+    doc = results.merge([results.document([run("emu", "rpi5 (emulated)", "aarch64", 9.0, "qemu-user: test")]),
+                         results.document([run("x86", "x86", "x86_64", 0.8, None)])])
+    picture, why = pareto.write_png(doc, tmp_path / "pareto.png")
+    assert picture is not None and not why, why
+    image = cv2.imdecode(np.frombuffer(picture.read_bytes(), np.uint8), cv2.IMREAD_GRAYSCALE)
+    assert image is not None and image.std() > 10
+    html = html_report(doc, "fer-edge: emulated Raspberry Pi vs x86")
+    assert "could not be drawn" not in html and 'id="plot-backbone-pareto"' in html
+    assert "rpi5 (emulated)" in markdown(doc)
