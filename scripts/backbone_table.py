@@ -35,6 +35,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 COST_SIZES = (48,)  # plus each backbone's registry input size
 SHIPPED = ("tflite", "litert", 1)  # format, backend, threads of the shipped rows
+DEVICE, ARCH = "x86", "x86_64"  # the table's device: results/bench/*-x86 folders
 
 
 # --- costs ---------------------------------------------------------------------------------------------------------
@@ -174,16 +175,20 @@ def _val_tail_gain(t: Train) -> float | None:
 
 def bench_rows(root: Path) -> dict[str, dict[str, Any]]:
     """bundle name -> {run, folder, fp32, int8, point}: the row the Pareto picture shows for that bundle
-    (fer_edge.benchmarks.pareto.backbone_points: the quietest, then latest, run), flip-TTA runs left out."""
+    (fer_edge.benchmarks.pareto.backbone_points: the quietest, then latest, run), flip-TTA runs left out. The table
+    is the x86 one: runs in the ``*-x86`` folders (not on another arch), read as one device whatever name each run
+    gave it (the same machine was benched as "vm" and "x86-2core-dev"), so each bundle is one row and one front."""
     from fer_edge.benchmarks.pareto import backbone_points, front
 
     runs, folders = [], {}
-    for p in sorted(root.glob("*/results.json")):
+    for p in sorted(root.glob(f"*-{DEVICE}/results.json")):
         for run in json.loads(p.read_text()).get("runs", []):
+            if run.get("device", {}).get("arch", ARCH) != ARCH:
+                continue
             if not run.get("settings", {}).get("flip_tta") and run["id"] not in folders:
                 runs.append(run)
                 folders[run["id"]] = p.parent
-    points = backbone_points({"runs": runs})
+    points = backbone_points({"runs": [{**r, "device": {**r["device"], "name": DEVICE}} for r in runs]})
     on_front = {pt.name for pt in front(points)}
     out: dict[str, dict[str, Any]] = {}
     for pt in points:
@@ -250,6 +255,8 @@ def _cost(cost_doc: dict[str, Any], backbone: str, px: int, key: str) -> int | N
 
 def tables(bench_root: Path, train_root: Path, cost_doc: dict[str, Any], repo: Path = REPO) -> dict[str, str]:
     """{'full': the docs table with its notes, 'short': the README table, 'registered': the second table}."""
+    from fer_edge.benchmarks.pareto import start_load
+
     runs = train_runs(train_root)
     bench = bench_rows(bench_root)
     full, short, sources, used = [], [], [], set()
@@ -276,7 +283,8 @@ def tables(bench_root: Path, train_root: Path, cost_doc: dict[str, Any], repo: P
             cells = [f"{100 * f32['accuracy']:.2f}%" if f32 and f32["accuracy"] is not None else "n/a",
                      f"{100 * i8['accuracy']:.2f}%" + (f" ({i8['status']})" if i8["status"] != "passed" else ""),
                      f"{i8['latency_p50_ms']:.2f}", f"{i8['size_mb']:.2f}"]
-            load = (b["run"]["device"].get("load_average") or ["?"])[0]
+            load = b["run"]["device"].get("load_average")
+            load = (load[0] if isinstance(load, list) else load) if start_load(b["run"]["device"]) is not None else "?"
             sources.append(f"- {name}: bench `{_rel(b['folder'], repo)}` ({b['run']['created'][:10]}, "
                            f"{b['run']['device']['name']}, load average {load} at start)"
                            + (f", trained in `{_rel(t.dir, repo)}`" if t else ", no training run matched"))

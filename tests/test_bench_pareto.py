@@ -151,3 +151,85 @@ def test_report_html_draws_dollar_names_as_text(tmp_path: Path) -> None:
     res = CliRunner().invoke(cli, ["report", str(src), "--out", str(tmp_path / "c.html")])
     assert res.exit_code == 0, res.output
     assert (tmp_path / "c-pareto.png").is_file() and 'id="plot-accuracy-latency"' in (tmp_path / "c.html").read_text()
+
+
+def test_the_start_load_is_a_finite_number_or_none() -> None:
+    load = lambda v: pareto.start_load({"load_average": v})  # noqa: E731
+    assert (load([2.5, 1.0, 0.5]), load(2.5), load(3)) == (2.5, 2.5, 3.0)
+    assert [load(v) for v in (None, [], ["busy"], [float("nan")], float("inf"), "2.5", True, {"1": 2})] == [None] * 8
+    assert pareto.start_load({}) is None
+    doc = _doc()  # straight from a results file nobody validated (scripts/backbone_table.py reads them so)
+    doc["runs"][0]["device"]["load_average"] = 2.5
+    doc["runs"][1]["device"]["load_average"] = "high"
+    points = {p.name: p for p in pareto.backbone_points(doc)}
+    assert points["compact-a"].load == 2.5 and points["compact-b"].run_id == "new"  # a known load beats none
+
+
+@pytest.mark.parametrize("suffix", [".html", ".md"])
+def test_a_load_average_that_is_no_list_is_refused_with_one_line(tmp_path: Path, suffix: str) -> None:
+    doc = _doc()
+    doc["runs"][0]["device"]["load_average"] = 2.5
+    src = tmp_path / "results.json"
+    src.write_text(json.dumps(doc))
+    res = CliRunner().invoke(cli, ["report", str(src), "--out", str(tmp_path / f"o{suffix}")])
+    assert res.exit_code != 0 and not isinstance(res.exception, TypeError), res.output
+    assert "runs/0/device/load_average" in res.output and "Traceback" not in res.output
+    assert not list(tmp_path.glob("o*"))  # refused before anything is written
+
+
+def test_a_picture_that_cannot_be_drawn_does_not_lose_the_report(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("matplotlib")
+
+    def broken(*a: object, **k: object) -> None:
+        raise TypeError("'float' object is not subscriptable")
+
+    monkeypatch.setattr(pareto, "figure", broken)
+    src = tmp_path / "a.json"
+    src.write_text(json.dumps(_doc()))
+    for suffix in (".html", ".md"):
+        res = CliRunner().invoke(cli, ["report", str(src), "--out", str(tmp_path / f"c{suffix}")])
+        assert res.exit_code == 0, res.output
+        assert "no Pareto picture: it could not be drawn (TypeError: 'float' object is not subscriptable)" in res.output
+        assert (tmp_path / f"c{suffix}").stat().st_size > 1000 and not (tmp_path / "c-pareto.png").exists()
+    html = (tmp_path / "c.html").read_text()
+    assert 'id="plot-accuracy-latency"' in html and "could not be drawn (TypeError" in html  # the other plots stay
+
+
+def _two_devices() -> dict:
+    doc = _doc()
+    pi = _run("pi", "2026-11-01T00:00:00+00:00", [_row("compact-a", 6.0, 0.83, 1_300_000),
+                                                   _row("mobilenetv2-grid", 2.0, 0.50, 2_300_000)])
+    pi["device"]["name"] = "pi5"
+    doc["runs"].append(pi)
+    return doc
+
+
+def test_the_same_bundle_on_two_devices_is_two_points_each_on_its_own_front() -> None:
+    points = pareto.backbone_points(_two_devices())
+    assert sorted((p.device, p.ms) for p in points if p.name == "compact-a") == [("pi5", 6.0), ("x86", 0.80)]
+    assert len(points) == 7
+    # the pi's points are slower than every x86 one, yet the pi has its own front: latencies of two machines
+    assert [(p.device, p.name) for p in pareto.front(points)] == [
+        ("x86", "mobilenetv2-grid"), ("x86", "compact-a"), ("x86", "compact-b"), ("pi5", "mobilenetv2-grid"),
+        ("pi5", "compact-a")]
+
+
+def test_the_picture_tells_the_devices_apart(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    points = pareto.backbone_points(_two_devices())
+    fig = pareto.figure(points)
+    ax = fig.axes[0]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert {"x86", "pi5", "Pareto front (x86)", "Pareto front (pi5)"} <= set(legend)
+    markers = {tuple(c.get_paths()[0].vertices.round(3).ravel()) for c in ax.collections if len(c.get_offsets())}
+    assert len(markers) == 2  # one marker shape per device
+    key = next(t.get_text() for t in ax.texts if "on the front" in t.get_text())
+    assert "compact-a on pi5" in key and "compact-a on x86" in key
+    one = pareto.figure(pareto.backbone_points(_doc())).axes[0]  # one device: as before, no device in the key
+    assert [t.get_text() for t in one.get_legend().get_texts()] == ["Pareto front"]
+    src = tmp_path / "both.json"
+    src.write_text(json.dumps(_two_devices()))
+    res = CliRunner().invoke(cli, ["report", str(src), "--out", str(tmp_path / "c.html")])
+    assert res.exit_code == 0, res.output
+    assert _decoded(tmp_path / "c-pareto.png").std() > 10

@@ -185,6 +185,36 @@ def test_backbone_convergence_rule(monkeypatch: pytest.MonkeyPatch) -> None:
     assert mod.converged(60, True, None, [], 0.2) == "maybe: val +0.20 pp over its last 3 epochs"
 
 
+def test_backbone_table_reads_the_x86_runs_as_one_device(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same machine benched under two device names is one device (one row per bundle, one front); a run on
+    another arch is left out, however quiet its machine was."""
+    from fer_edge.benchmarks.results import document, empty_row
+
+    spec = importlib.util.spec_from_file_location("backbone_table", SCRIPTS / "backbone_table.py")
+    mod = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "backbone_table", mod)
+    spec.loader.exec_module(mod)
+    bench, _, _ = _backbone_tree(tmp_path)
+
+    def bench_run(folder: str, run_id: str, device: dict, bundle: str, ms: float, acc: float) -> None:
+        rows = [empty_row(model="m", bundle=f"runs/bundles/{bundle}", backbone="compact", format="tflite",
+                          precision="int8", backend="litert", threads=1, file="x", status="passed", size_mb=1.36,
+                          parameters=1324584, flops=277368832, accuracy=acc, eval_faces=3371, latency_p50_ms=ms)]
+        (bench / folder).mkdir()
+        (bench / folder / "results.json").write_text(json.dumps(document([{
+            "id": run_id, "created": "2026-11-23T10:00:00+00:00", "device": device, "settings": {}, "rows": rows}])))
+
+    bench_run("again-x86", "r2", {"name": "x86-2core-dev", "arch": "x86_64", "load_average": [0.5, 0.5, 0.5]},
+              "small", 0.95, 0.801)  # quieter: wins for small, and is dominated by small-more (0.90 ms, 82.27%)
+    bench_run("small-pi5", "pi", {"name": "pi5", "arch": "aarch64", "load_average": [0.1, 0.1, 0.1]},
+              "small-more", 5.0, 0.9)
+    rows = mod.bench_rows(bench)
+    assert sorted(rows) == ["small", "small-more"]
+    assert (rows["small"]["run"]["id"], rows["small"]["front"]) == ("r2", False)
+    assert (rows["small-more"]["run"]["id"], rows["small-more"]["front"]) == ("r1", True)
+    assert rows["small"]["run"]["device"]["name"] == "x86-2core-dev"  # the sources line keeps the run's own name
+
+
 def test_fold_scores_rescores_the_kept_fold_models_plain_and_flipped(tmp_path) -> None:
     """A real 2-fold CK+ run with kept fold models, then the script: the fold flagged by the run's tta (plain here)
     reproduces each fold's recorded accuracy, and the means are those of the per-fold scores."""

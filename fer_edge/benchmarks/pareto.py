@@ -1,6 +1,6 @@
 """The backbone Pareto picture: one point per benched bundle, accuracy of its shipped artifact (int8 TFLite on
-LiteRT) against its median latency per face at batch 1 on one thread, point area by parameter count, the front
-drawn. ``fer-edge report`` and ``fer-edge bench`` write it as a PNG beside their other outputs."""
+LiteRT) against its median latency per face at batch 1 on one thread, point area by parameter count, one marker
+and one front per device. ``fer-edge report`` and ``fer-edge bench`` write it as a PNG beside their other outputs."""
 
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ from fer_edge.benchmarks.results import pareto_front
 
 SHIPPED = {"precision": "int8", "format": "tflite", "backend": "litert", "threads": 1}
 CAPTION = ("Accuracy of each bundle's int8 TFLite artifact (LiteRT) against its median ms per face at batch 1 on "
-           "one thread; point area by parameter count; the dashed line and red rings are the Pareto front (nothing "
-           "else is both faster and at least as accurate).")
+           "one thread; point area by parameter count, marker by device; the dashed line and red rings are each "
+           "device's Pareto front (nothing else on that device is both faster and at least as accurate).")
+MARKERS = "osD^vP*Xh"
+FRONT_COLOURS = ("tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:grey")
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,17 @@ class BackbonePoint:
     load: float | None = None  # 1-minute load average when the run started
 
 
+def start_load(device: dict[str, Any]) -> float | None:
+    """The 1-minute load average when a run started, from its results file's device record (a list of 1, 5 and 15
+    minute averages, or a bare number): a finite number, else None."""
+    value = device.get("load_average")
+    if isinstance(value, (list, tuple)):
+        value = value[0] if value else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
 def _quieter_or_newer(p: BackbonePoint, old: BackbonePoint) -> bool:
     """Latency belongs to a quiet machine: the run with the lower load average at its start wins, then the newer."""
     inf = float("inf")
@@ -48,12 +61,13 @@ def _quieter_or_newer(p: BackbonePoint, old: BackbonePoint) -> bool:
 
 def backbone_points(doc: dict[str, Any], precision: str = SHIPPED["precision"], fmt: str = SHIPPED["format"],
                     backend: str = SHIPPED["backend"], threads: int = SHIPPED["threads"]) -> list[BackbonePoint]:
-    """One point per (bundle, flip TTA) with accuracy and latency in the matching row; a bundle benched in several
-    runs keeps the row of the run that started on the quietest machine (lowest load average), then the latest."""
-    latest: dict[tuple[str, bool], BackbonePoint] = {}
+    """One point per (device, bundle, flip TTA) with accuracy and latency in the matching row; a bundle benched in
+    several runs on one device keeps the row of the run that started on the quietest machine (lowest load average),
+    then the latest."""
+    latest: dict[tuple[str, str, bool], BackbonePoint] = {}
     for run in doc["runs"]:
         flip = bool(run.get("settings", {}).get("flip_tta"))
-        load = (run["device"].get("load_average") or [None])[0]
+        load = start_load(run["device"])
         for r in run["rows"]:
             if (r["precision"], r["format"], r["backend"], r["threads"]) != (precision, fmt, backend, threads):
                 continue
@@ -62,16 +76,20 @@ def backbone_points(doc: dict[str, Any], precision: str = SHIPPED["precision"], 
             p = BackbonePoint(Path(r["bundle"]).name or r["model"], r["backbone"], run["device"]["name"],
                               float(r["latency_p50_ms"]), float(r["accuracy"]), r["parameters"], r["flops"],
                               r["size_mb"], r["status"], flip, run["created"], run["id"], load)
-            key = (p.name, flip)
+            key = (p.device, p.name, flip)
             if key not in latest or _quieter_or_newer(p, latest[key]):
                 latest[key] = p
     return sorted(latest.values(), key=lambda p: (p.ms, -p.accuracy))
 
 
 def front(points: list[BackbonePoint]) -> list[BackbonePoint]:
-    """The points on the accuracy-vs-latency Pareto front, fastest first."""
-    flags = pareto_front([(p.ms, p.accuracy) for p in points])
-    return sorted((p for p, f in zip(points, flags, strict=True) if f), key=lambda p: (p.ms, -p.accuracy))
+    """The points on their device's accuracy-vs-latency Pareto front (latencies of different machines are not
+    compared), fastest first."""
+    on: list[BackbonePoint] = []
+    for device in dict.fromkeys(p.device for p in points):
+        mine = [p for p in points if p.device == device]
+        on += [p for p, f in zip(mine, pareto_front([(p.ms, p.accuracy) for p in mine]), strict=True) if f]
+    return sorted(on, key=lambda p: (p.ms, -p.accuracy))
 
 
 def plain(text: str) -> str:
@@ -117,14 +135,25 @@ def figure(points: list[BackbonePoint], title: str = "") -> Any:
     known = [p.parameters for p in points if p.parameters]
     biggest = max(known) if known else 1
     sizes = [40 + 1000 * math.sqrt((p.parameters or 0) / biggest) for p in points]
-    colours = ["tab:orange" if p.status != "passed" else "tab:blue" for p in points]
     xs, ys = [p.ms for p in points], [100 * p.accuracy for p in points]
-    ax.scatter(xs, ys, s=sizes, c=colours, alpha=0.45, edgecolors="black", linewidths=0.5)
     best = front(points)
-    ax.step([p.ms for p in best], [100 * p.accuracy for p in best], where="post", linestyle="--", color="red",
-            linewidth=1.2, label="Pareto front")
-    ax.scatter([p.ms for p in best], [100 * p.accuracy for p in best], s=[sizes[points.index(p)] + 80 for p in best],
-               facecolors="none", edgecolors="red", linewidths=1.2)
+    devices = list(dict.fromkeys(p.device for p in points))
+    many = len(devices) > 1
+    for k, device in enumerate(devices):
+        idx = [i for i, p in enumerate(points) if p.device == device]
+        marker = MARKERS[k % len(MARKERS)]
+        ax.scatter([xs[i] for i in idx], [ys[i] for i in idx], s=[sizes[i] for i in idx], marker=marker,
+                   c=["tab:orange" if points[i].status != "passed" else "tab:blue" for i in idx], alpha=0.45,
+                   edgecolors="black", linewidths=0.5)
+        if many:  # a small stand-in for the legend: the points' own areas vary
+            ax.scatter([], [], s=40, marker=marker, c="grey", label=plain(device))
+        mine = [p for p in best if p.device == device]
+        ax.step([p.ms for p in mine], [100 * p.accuracy for p in mine], where="post", linestyle="--",
+                color=FRONT_COLOURS[k % len(FRONT_COLOURS)] if many else "red", linewidth=1.2,
+                label=plain(f"Pareto front ({device})") if many else "Pareto front")
+        ax.scatter([p.ms for p in mine], [100 * p.accuracy for p in mine],
+                   s=[sizes[points.index(p)] + 80 for p in mine], marker=marker, facecolors="none", edgecolors="red",
+                   linewidths=1.2)
     if max(xs) / max(min(xs), 1e-9) > 8:
         ax.set_xscale("log")
         ticks = FuncFormatter(lambda v, _: f"{v:g}")
@@ -138,15 +167,15 @@ def figure(points: list[BackbonePoint], title: str = "") -> Any:
     yspan = max(ys) - min(ys) or 1.0
     ax.set_ylim(min(ys) - 0.1 * yspan - 1, max(ys) + 0.15 * yspan + 1)
     _place_labels(ax, points, [str(i) for i in range(1, len(points) + 1)], [math.sqrt(a) / 2 for a in sizes], 8)
-    key = [f"{i}  {plain(p.name)}" + (" flip TTA" if p.flip_tta else "")
+    key = [f"{i}  {plain(p.name)}" + (f" on {plain(p.device)}" if many else "") + (" flip TTA" if p.flip_tta else "")
            + (f" ({p.status})" if p.status != "passed" else "")
            + f"\n    {_millions(p.parameters)}, {100 * p.accuracy:.2f}%, {p.ms:.2f} ms" + ("  *" if p in best else "")
            for i, p in enumerate(points, 1)]
-    ax.text(1.02, 1.0, "\n".join(key) + "\n\n* on the front", transform=ax.transAxes, va="top", ha="left",
-            fontsize=7, family="monospace")
-    devices = plain(", ".join(dict.fromkeys(p.device for p in points)))
-    ax.set_title(plain(title) if title else
-                 f"Backbones on {devices}: int8 TFLite, batch 1, 1 thread (point area: parameters)", fontsize=10)
+    note = "\n\n* on the front" + (" of its device" if many else "")
+    ax.text(1.02, 1.0, "\n".join(key) + note, transform=ax.transAxes, va="top", ha="left", fontsize=7,
+            family="monospace")
+    ax.set_title(plain(title) if title else f"Backbones on {plain(', '.join(devices))}: int8 TFLite, batch 1, "
+                 "1 thread (point area: parameters)", fontsize=10)
     ax.set_xlabel("int8 ms per face (p50, batch 1, 1 thread)")
     ax.set_ylabel("accuracy % (int8)")
     ax.grid(alpha=0.3, which="both")
@@ -159,12 +188,15 @@ def png(doc: dict[str, Any], title: str = "") -> tuple[bytes | None, str]:
     """(PNG bytes, "") or (None, why there is no picture)."""
     if importlib.util.find_spec("matplotlib") is None:
         return None, 'matplotlib is not installed (pip install -e ".[train]"): no Pareto picture'
-    points = backbone_points(doc)
-    if not points:
-        return None, ("no int8 TFLite row on LiteRT at 1 thread with both accuracy and latency "
-                      "(bench with labelled --data, --threads 1 and the int8 TFLite artifact)")
     buf = io.BytesIO()
-    figure(points, title).savefig(buf, format="png")
+    try:  # a picture that cannot be drawn must not cost the report beside it
+        points = backbone_points(doc)
+        if not points:
+            return None, ("no int8 TFLite row on LiteRT at 1 thread with both accuracy and latency "
+                          "(bench with labelled --data, --threads 1 and the int8 TFLite artifact)")
+        figure(points, title).savefig(buf, format="png")
+    except Exception as exc:
+        return None, f"it could not be drawn ({type(exc).__name__}: {str(exc)[:160]})"
     return buf.getvalue(), ""
 
 

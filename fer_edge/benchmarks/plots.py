@@ -172,6 +172,10 @@ def plots(doc: dict[str, Any]) -> list[Plot]:
                 for i, t, c, _, _ in SPECS]
     out = []
     for pid, title, caption, make, why in SPECS:
-        fig = make(doc)
-        out.append(Plot(pid, title, caption, _png(fig) if fig is not None else None, "" if fig is not None else why))
+        try:
+            fig = make(doc)
+            picture = _png(fig) if fig is not None else None
+        except Exception as exc:  # one plot that cannot be drawn must not cost the whole report
+            picture, why = None, f"could not be drawn ({type(exc).__name__}: {str(exc)[:160]})"
+        out.append(Plot(pid, title, caption, picture, "" if picture is not None else why))
     return out

@@ -23,6 +23,7 @@ _NUM = {"type": ["number", "null"]}
 _INT = {"type": ["integer", "null"]}
 _STR = {"type": "string"}
 _NSTR = {"type": ["string", "null"]}
+_LOAD = {"type": ["array", "null"], "items": {"type": "number"}}  # 1, 5 and 15 minute load averages
 
 # Every row carries every column (null where it does not apply; the *_note columns say why).
 ROW_PROPERTIES: dict[str, Any] = {
@@ -61,7 +62,8 @@ SCHEMA: dict[str, Any] = {
                 "id": {"type": "string", "minLength": 1}, "created": _STR,
                 "device": {"type": "object", "required": ["name", "cpu", "arch", "cores", "os", "python", "backends"],
                            "properties": {"name": _STR, "cpu": _STR, "arch": _STR, "cores": {"type": "integer"},
-                                          "os": _STR, "python": _STR, "backends": {"type": "object"}}},
+                                          "os": _STR, "python": _STR, "backends": {"type": "object"},
+                                          "load_average": _LOAD, "load_average_end": _LOAD}},
                 "settings": {"type": "object"},
                 "data": {"type": "object"},
                 "wall_s": _NUM,
