@@ -19,6 +19,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shlex
+import sys
 from pathlib import Path
 
 import cv2
@@ -26,14 +28,15 @@ import numpy as np
 
 from fer_edge.atomic import write_json
 from fer_edge.data import load_dataset
+from fer_edge.data.jaffe import parse_name
+from fer_edge.data.types import FaceDataset
+from fer_edge.errors import FerEdgeError
 from fer_edge.preprocess import ALIGN_MIN_ROLL, eye_roll
 from fer_edge.runtime.geometry import clip_box
 from fer_edge.runtime.options import DEFAULTS
 from fer_edge.runtime.pipeline import Pipeline
 from fer_edge.runtime.types import Face, FrameResult
 
-CODES = {"AN": "anger", "DI": "disgust", "FE": "fear", "HA": "happiness", "NE": "neutral", "SA": "sadness",
-         "SU": "surprise"}
 SWEEP = (0.0, 2.0, 3.0, 5.0, 8.0, 12.0)
 
 
@@ -77,6 +80,28 @@ def summary(pred: np.ndarray, prob_true: np.ndarray, truth: np.ndarray, base: np
     return out
 
 
+def mean_ratio(a: np.ndarray, b: np.ndarray) -> float | None:
+    """The mean of ``a / b`` over the photos where both were measured (a face found), or None where none was."""
+    r = a / b
+    r = r[np.isfinite(r)]
+    return round(float(r.mean()), 3) if r.size else None
+
+
+def photos(data: Path) -> tuple[list[Path], FaceDataset]:
+    """The JAFFE photos of ``data`` (every .tiff named like KA.AN1.39.tiff) and the dataset reader's view of them,
+    checked before any work: a missing or empty folder, or a file named otherwise, is refused."""
+    if not data.is_dir():
+        raise FerEdgeError(f"--data {data}: no such folder")
+    files = sorted(data.glob("*.tiff"))
+    if not files:
+        raise FerEdgeError(f"--data {data}: no JAFFE .tiff photos in it")
+    odd = [f.name for f in files if parse_name(f.name) is None]
+    if odd:
+        raise FerEdgeError(f"--data {data}: {odd[0]} is not a JAFFE photo name (like KA.AN1.39.tiff)"
+                           + (f", nor {len(odd) - 1} more" if len(odd) > 1 else ""))
+    return files, load_dataset(data)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="../shared/data/jaffe")
@@ -84,13 +109,24 @@ def main() -> None:
     ap.add_argument("--tilts", default="-30,-20,-10,10,20,30", help="degrees, comma-separated")
     ap.add_argument("--out", default="results/photos")
     a = ap.parse_args()
-    tilts = [float(t) for t in a.tilts.split(",") if t.strip()]
+    try:
+        measure(a)
+    except FerEdgeError as e:
+        sys.exit(f"error: {e}")
+
+
+def measure(a: argparse.Namespace) -> None:
+    """Everything main does once the arguments are read."""
+    try:
+        tilts = [float(t) for t in a.tilts.split(",") if t.strip()]
+    except ValueError:
+        raise FerEdgeError(f"--tilts {a.tilts}: not comma-separated degrees") from None
+    files, ds = photos(Path(a.data))
     kw = DEFAULTS.pipeline_kwargs() | {"detector": "blazeface"}
     pipes = {"plain": Pipeline.from_bundle(a.bundle, **(kw | {"align": False})),
              "aligned": Pipeline.from_bundle(a.bundle, **(kw | {"align": True}))}
     classes = pipes["plain"].classes
-    files = sorted(Path(a.data).glob("*.tiff"))
-    truth = np.array([classes.index(CODES[f.name.split(".")[1][:2]]) for f in files])
+    truth = np.array([classes.index(parse_name(f.name)[1]) for f in files])
     conds = [0.0, *tilts]
     n = len(files)
     pred = {m: np.full((len(conds), n), -1) for m in (*pipes, "always")}
@@ -133,10 +169,10 @@ def main() -> None:
         per_tilt[f"{deg:g}"] = {m: round(float((pred[k][i] == truth).mean()), 4)
                                 for m, k in (("detector_crop", "plain"), ("eye_aligned", "aligned"))}
     # BlazeFace's box of a turned face shrinks by about cos(angle); CropRule.cut grows it back by 1 / cos(roll)
-    plain_crop = np.array([pipes["plain"].crop.box((0, 0, b, b), (10**6, 10**6))[2] for b in side["box"][0]])
-    scale = {f"{deg:g}": {"box_vs_upright": round(float(np.nanmean(side["box"][i] / side["box"][0])), 3),
-                          "aligned_crop_vs_upright_crop": round(float(np.nanmean(side["aligned_crop"][i] / plain_crop)),
-                                                                3)}
+    plain_crop = np.array([pipes["plain"].crop.box((0, 0, b, b), (10**6, 10**6))[2] if np.isfinite(b) else np.nan
+                           for b in side["box"][0]])
+    scale = {f"{deg:g}": {"box_vs_upright": mean_ratio(side["box"][i], side["box"][0]),
+                          "aligned_crop_vs_upright_crop": mean_ratio(side["aligned_crop"][i], plain_crop)}
              for i, deg in enumerate(conds[1:], 1)}
     sweep = {}
     for t in SWEEP:
@@ -146,19 +182,17 @@ def main() -> None:
                            "tilted_accuracy": round(float((p[tilted] == truth).mean()), 4),
                            "upright_aligned_photos": int(use[0].sum()),
                            "tilted_differs_from_upright": int((p[tilted] != p[0]).sum())}
-    ds = load_dataset(a.data)
     dpred_ds = pipes["plain"].classify(list(ds.images), bgr=False).argmax(1)
     dtruth = np.array([classes.index(ds.classes[int(i)]) for i in ds.local_labels()])
     by_file = dict(zip((str(x) for x in ds.files), dpred_ds.tolist(), strict=True))
     dpred = np.array([by_file.get(f.name, -1) for f in files])
     up_roll = np.abs(roll[0][np.isfinite(roll[0])])
     out = {
-        "command": "python scripts/photo_accuracy.py " + (f"--bundle {a.bundle} " if a.bundle else "")
-                   + f"--tilts={a.tilts}",
+        "command": shlex.join(["python", "scripts/photo_accuracy.py", *sys.argv[1:]]),
         "photos": n, "model": pipes["plain"].classifier.describe(), "detector": pipes["plain"].describe(),
         "tilts_degrees": tilts, "align_min_roll_degrees": ALIGN_MIN_ROLL,
-        "upright_eye_roll_degrees": {"median_abs": round(float(np.median(up_roll)), 2),
-                                     "max_abs": round(float(up_roll.max()), 2),
+        "upright_eye_roll_degrees": {"median_abs": round(float(np.median(up_roll)), 2) if up_roll.size else None,
+                                     "max_abs": round(float(up_roll.max()), 2) if up_roll.size else None,
                                      "at_least_min_roll": int((up_roll >= ALIGN_MIN_ROLL).sum())},
         **report, "tilted_accuracy_by_angle": per_tilt, "scale_by_angle": scale, "min_roll_sweep": sweep,
         "dataset_crop": {"accuracy": round(float((dpred_ds == dtruth).mean()), 4),

@@ -215,6 +215,34 @@ def test_backbone_table_reads_the_x86_runs_as_one_device(tmp_path, monkeypatch: 
     assert rows["small"]["run"]["device"]["name"] == "x86-2core-dev"  # the sources line keeps the run's own name
 
 
+def test_photo_accuracy_refuses_bad_data_at_once_and_records_its_command(tmp_path) -> None:
+    """A missing or empty --data folder, or a .tiff not named like a JAFFE photo, is one line before any work; a
+    photo where no face is found is measured (None where nothing could be), and the command written is the real
+    one."""
+    import cv2
+    import numpy as np
+
+    script = str(SCRIPTS / "photo_accuracy.py")
+    (tmp_path / "empty").mkdir()
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    blank = np.full((256, 256), 128, np.uint8)  # no face in it
+    cv2.imwrite(str(odd / "KA.AN1.39.tiff"), blank)
+    cv2.imwrite(str(odd / "holiday.tiff"), blank)
+    for data, why in ((tmp_path / "nope", "no such folder"), (tmp_path / "empty", "no JAFFE .tiff photos in it"),
+                      (odd, "holiday.tiff is not a JAFFE photo name (like KA.AN1.39.tiff)")):
+        res = _run([sys.executable, script, "--data", str(data), "--out", str(tmp_path / "out")])
+        assert res.returncode == 1 and res.stderr.strip().splitlines() == [f"error: --data {data}: {why}"]
+    assert not (tmp_path / "out").exists()
+    (odd / "holiday.tiff").unlink()
+    res = _run([sys.executable, script, "--data", str(odd), "--tilts=-20,20", "--out", str(tmp_path / "out")])
+    assert res.returncode == 0, res.stderr[-2000:]
+    doc = json.loads((tmp_path / "out" / "jaffe.json").read_text())
+    assert doc["command"] == f"python scripts/photo_accuracy.py --data {odd} --tilts=-20,20 --out {tmp_path / 'out'}"
+    assert doc["photos"] == 1 and doc["upright"]["detector_crop"]["found"] == 0
+    assert doc["upright_eye_roll_degrees"]["max_abs"] is None and doc["scale_by_angle"]["20"]["box_vs_upright"] is None
+
+
 def test_fold_scores_rescores_the_kept_fold_models_plain_and_flipped(tmp_path) -> None:
     """A real 2-fold CK+ run with kept fold models, then the script: the fold flagged by the run's tta (plain here)
     reproduces each fold's recorded accuracy, and the means are those of the per-fold scores."""
