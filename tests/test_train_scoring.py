@@ -120,35 +120,46 @@ def _epoch_counter() -> object:
     return Count()
 
 
-def test_flip_tta_scores_with_the_mirror_averaged_predictions(tmp_path) -> None:
+def test_flip_tta_scores_with_the_mirror_averaged_predictions(tmp_path, monkeypatch) -> None:
     """``tta: flip`` scores the official test split and every fold with each face's prediction averaged with its
-    mirror image's, as ``fer-edge run --flip-tta`` does; the report says so."""
+    mirror image's, as ``fer-edge run --flip-tta`` does (``tta: none`` does not); the fold info says so."""
     from fer_edge.preprocess import to_model_input
-    from fer_edge.train.evaluate import predict
+    from fer_edge.train import evaluate as ev
     from fer_edge.train.scoring import score_folds, score_official
     from fer_edge.train.stage import StageContext, StartModel
     from fer_edge.train.surgery import load_model
 
+    calls = []
+    real = ev.predict
+
+    def spy(model: object, x: np.ndarray, batch: int = 256, flip: bool = False) -> np.ndarray:
+        calls.append((len(x), flip))
+        return real(model, x, batch, flip)
+
+    monkeypatch.setattr(ev, "predict", spy)
     ds, _ = bar_faces(80, ("neutral", "happiness", "surprise"), split=(0.2, 0.25), seed=1, name="ferplus")
-    ctx = StageContext(ChainConfig(out=str(tmp_path), gradcam_faces=3, tta="flip"), Bar(), None)
-    score = score_official(ctx, _job("ferplus", ds, tmp_path / "s"), StartModel(None, ds.classes, 0.4, None))
     test = ds.take(ds.split == "test")
-    model = load_model(tmp_path / "s" / "model.keras")
-    x = to_model_input(test.images, 32)
-    plain, mirrored = predict(model, x), predict(model, x[:, :, ::-1])
-    np.testing.assert_allclose(predict(model, x, flip=True), (plain + mirrored) / 2, atol=1e-6)
-    np.testing.assert_array_equal(score.y_pred, ((plain + mirrored) / 2).argmax(axis=1))
+    for tta in ("none", "flip"):
+        calls.clear()
+        ctx = StageContext(ChainConfig(out=str(tmp_path), gradcam_faces=3, tta=tta), Bar(), None)
+        score = score_official(ctx, _job("ferplus", ds, tmp_path / tta), StartModel(None, ds.classes, 0.4, None))
+        assert ((len(test), True) in calls) == (tta == "flip")  # flip=True: the mirror-averaged predictions
+        model = load_model(tmp_path / tta / "model.keras")
+        x = to_model_input(test.images, 32)
+        probs = (real(model, x) + real(model, x[:, :, ::-1])) / 2 if tta == "flip" else real(model, x)
+        np.testing.assert_allclose(real(model, x, flip=True), (real(model, x) + real(model, x[:, :, ::-1])) / 2,
+                                   atol=1e-6)
+        np.testing.assert_array_equal(score.y_pred, probs.argmax(axis=1))
+        wrong = score.y_pred != score.y_true
+        shown = probs[wrong, score.y_pred[wrong]]  # the grid's confidences are these probabilities, not the others
+        assert all(np.abs(shown - c).min() < 1e-6 for c in score.mistakes["conf"])
 
     cv, _ = bar_faces(48, ("neutral", "happiness", "surprise"), subjects=6, seed=2, name="ckplus")
-    cfg = ChainConfig(out=str(tmp_path), chain=("ckplus",), folds=2, fold_epochs=1, gradcam_faces=2, tta="flip",
-                      keep_fold_models=True)
-    folder = tmp_path / "cv"
-    score = score_folds(StageContext(cfg, Bar(), None), _job("ckplus", cv, folder, folds=2),
+    cfg = ChainConfig(out=str(tmp_path), chain=("ckplus",), folds=2, fold_epochs=1, gradcam_faces=2, tta="flip")
+    calls.clear()
+    score = score_folds(StageContext(cfg, Bar(), None), _job("ckplus", cv, tmp_path / "cv", folds=2),
                         StartModel(None, cv.classes, 0.4, None))
     assert score.folds["tta"] == "flip"
-    for i in (1, 2):
-        r = json.loads((folder / "folds" / f"fold_0{i}" / "result.json").read_text())
-        fold = cv.take(np.array(r["test_index"]))
-        m = load_model(folder / "folds" / f"fold_0{i}" / "model.keras")
-        xf = to_model_input(fold.images, 32)
-        assert r["y_pred"] == ((predict(m, xf) + predict(m, xf[:, :, ::-1])) / 2).argmax(axis=1).tolist()
+    sizes = [len(json.loads((tmp_path / "cv" / "folds" / f"fold_0{i}" / "result.json").read_text())["test_index"])
+             for i in (1, 2)]
+    assert all((n, True) in calls for n in sizes)
