@@ -33,9 +33,10 @@ def member(spec: str) -> tuple[str, Path]:
 
 def views(path: Path, parts: dict) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """split -> (plain, flip-averaged) probabilities over the dataset's classes, as distill.teacher_probabilities
-    computes the flip-averaged ones (run record's input spec, classes by name, renormalized)."""
+    computes the flip-averaged ones (run record's input spec, evaluate.predict's flip, distill.by_name)."""
     from fer_edge.preprocess import to_model_input
     from fer_edge.run_record import input_spec_of
+    from fer_edge.train.distill import by_name
     from fer_edge.train.evaluate import predict
     from fer_edge.train.surgery import class_names, load_model
 
@@ -44,11 +45,8 @@ def views(path: Path, parts: dict) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     spec = input_spec_of(path, int(model.input_shape[1]), int(model.input_shape[-1]))
     out = {}
     for split, ds in parts.items():
-        cols = [names.index(c) for c in ds.classes]
         x = to_model_input(ds.images, spec)
-        plain = predict(model, x)
-        flip = (plain + predict(model, x[:, :, ::-1])) / 2
-        out[split] = tuple(p[:, cols] / np.clip(p[:, cols].sum(1, keepdims=True), 1e-8, None) for p in (plain, flip))
+        out[split] = tuple(by_name(predict(model, x, flip=flip), names, ds.classes) for flip in (False, True))
     return out
 
 

@@ -30,8 +30,7 @@ def main() -> None:
     for path in args.models:
         model = load_model(path)
         x = to_model_input(test.images, int(model.input_shape[1]))
-        plain = predict(model, x)
-        for name, p in (("plain", plain), ("flip", (plain + predict(model, x[:, :, ::-1])) / 2)):
+        for name, p in (("plain", predict(model, x)), ("flip", predict(model, x, flip=True))):
             pred = p.argmax(1)
             recall = {c: round(float((pred[y == k] == k).mean()), 3) for k, c in enumerate(test.classes)
                       if (y == k).any()}

@@ -110,6 +110,13 @@ def test_ensemble_accuracy_scores_members_and_ensembles(tmp_path) -> None:
                                                                         f"{tmp_path / 'nope.keras'}"]
 
 
+def test_no_script_mirrors_faces_by_hand() -> None:
+    """Flip TTA has one implementation, fer_edge.train.evaluate.predict(model, x, flip=True) (and distill's by-name
+    class remap): a script averaging with x[:, :, ::-1] itself could drift from what training and --teacher do."""
+    by_hand = [p.name for p in SCRIPTS.rglob("*.py") if re.search(r"\[:, :, ::-1\]", p.read_text())]
+    assert by_hand == []
+
+
 def _backbone_tree(tmp: Path) -> tuple[Path, Path, Path]:
     """A tiny results/ tree: two benched compact bundles (one continuing the other), a 5-epoch grid run never
     converted, and a costs file with an untrained backbone."""

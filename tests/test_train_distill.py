@@ -54,3 +54,15 @@ def test_each_teacher_path_is_checked_in_one_line(tmp_path: Path) -> None:
     with pytest.raises(FerEdgeError, match=f"--teacher {missing}: no such model file"):
         config_from_settings({"chain": ["ferplus"], "out": str(tmp_path / "run"),
                               "teacher": f"{a},{missing}"}).validate()
+
+
+def test_probabilities_are_taken_over_the_classes_by_name() -> None:
+    from fer_edge.train.distill import by_name
+
+    p = np.array([[0.1, 0.6, 0.3], [0.5, 0.0, 0.5]], np.float32)  # over a, b, c
+    got = by_name(p, ("a", "b", "c"), ("c", "a"))
+    np.testing.assert_allclose(got, [[0.75, 0.25], [0.5, 0.5]], rtol=1e-6)  # c then a, renormalized without b
+    np.testing.assert_allclose(by_name(p, ["a", "b", "c"], ("a", "b", "c")), p, rtol=1e-6)
+    np.testing.assert_array_equal(by_name(np.zeros((1, 2)), ("a", "b"), ("a",)), [[0.0]])  # nothing to renormalize
+    with pytest.raises(FerEdgeError, match=r"^the model has no d output \(it knows a, b, c\)$"):
+        by_name(p, ("a", "b", "c"), ("a", "d"))

@@ -28,9 +28,17 @@ def teacher_probabilities(path: str | Path, ds: FaceDataset) -> np.ndarray:
     if missing:
         raise FerEdgeError(f"--teacher {path} has no {', '.join(missing)} output (it knows {', '.join(names)})")
     x = to_model_input(ds.images, input_spec_of(path, int(model.input_shape[1]), int(model.input_shape[-1])))
-    p = predict(model, x, flip=True)
-    p = p[:, [names.index(c) for c in ds.classes]]
-    return (p / np.clip(p.sum(axis=1, keepdims=True), 1e-8, None)).astype(np.float32)
+    return by_name(predict(model, x, flip=True), names, ds.classes).astype(np.float32)
+
+
+def by_name(p: np.ndarray, names: list[str] | tuple[str, ...], classes: tuple[str, ...]) -> np.ndarray:
+    """Probabilities ``p`` over a model's outputs ``names`` as probabilities over ``classes``: their columns, by
+    name and in that order, renormalized to sum to 1 (classes the model knows beyond them are dropped)."""
+    missing = [c for c in classes if c not in names]
+    if missing:
+        raise FerEdgeError(f"the model has no {', '.join(missing)} output (it knows {', '.join(names)})")
+    p = p[:, [list(names).index(c) for c in classes]]
+    return p / np.clip(p.sum(axis=1, keepdims=True), 1e-8, None)
 
 
 def teacher_paths(value: str) -> tuple[str, ...]:
