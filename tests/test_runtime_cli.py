@@ -13,7 +13,7 @@ from pathlib import Path
 
 import cv2
 import pytest
-from helpers.runtime import face_frame, mjpeg_server, readable_frames, rtsp_server, sample_clip, write_h264
+from helpers.runtime import face_frame, finish, mjpeg_server, readable_frames, rtsp_server, sample_clip, write_h264
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -63,7 +63,7 @@ def test_sigint_shuts_down_cleanly_with_outputs_finalized(dev_bundle: Path, tmp_
             assert proc.poll() is None, proc.communicate()[1][-2000:]
             time.sleep(1.0)  # let it run a few more frames
             proc.send_signal(signal.SIGINT)
-            out, err = proc.communicate(timeout=30)
+            out, err = finish(proc, 30)
         finally:
             if proc.poll() is None:
                 proc.kill()
@@ -184,7 +184,7 @@ def _start_live(tmp_path: Path, url: str, *args: str) -> subprocess.Popen[str]:
 def _stop(proc: subprocess.Popen[str], sig: int) -> tuple[str, str]:
     proc.send_signal(sig)
     try:
-        return proc.communicate(timeout=30)
+        return finish(proc, 30)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
+import subprocess
 import sys
 import threading
 import time
@@ -20,6 +22,22 @@ import pytest
 from fer_edge.runtime.video_out import readable_frames  # noqa: F401  (re-exported for the tests)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("PYTHONFAULTHANDLER", "1")  # a child that hangs can be made to print its stacks (SIGABRT)
+
+
+def finish(proc: subprocess.Popen[str], timeout: float) -> tuple[str, str]:
+    """``proc.communicate(timeout)``; a child still running then is aborted with SIGABRT, which (faulthandler on,
+    see above) prints every thread's stack to its stderr, and an AssertionError carries those stacks."""
+    try:
+        return proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        try:
+            _, err = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+        raise AssertionError(f"still running {timeout:g} s later; its stacks:\n{(err or '')[-6000:]}") from None
 
 
 def face_frame(jaffe: Path | None = None, size: tuple[int, int] = (640, 480), faces: int = 2) -> np.ndarray:
