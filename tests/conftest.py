@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -20,9 +21,22 @@ _REAL_CACHE_BEFORE = pytest.StashKey[home.Snapshot]()
 _SESSION_HOME = pytest.StashKey[Path]()
 
 
+def _default_stop_signals() -> None:
+    """Children start with the stop signals at their defaults, as a service manager or a terminal starts them. A
+    test run started under ``nohup`` (SIGHUP ignored) or as a background job of a script (``cmd &``: SIGINT
+    ignored) would otherwise pass those ignored signals down, and `fer-edge run` rightly keeps an inherited
+    ignore, so the tests that stop it by SIGINT or SIGHUP would wait in vain."""
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        sig = getattr(signal, name, None)
+        if sig is not None and signal.getsignal(sig) is signal.SIG_IGN:
+            signal.signal(sig, signal.default_int_handler if name == "SIGINT" else signal.SIG_DFL)
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    """Before anything is imported or collected: HOME, the fer-edge cache and matplotlib's config in a temp folder
-    (subprocesses inherit them), and a snapshot of the user's real cache to compare at the end."""
+    """Before anything is imported or collected: the stop signals at their defaults (see above); HOME, the
+    fer-edge cache and matplotlib's config in a temp folder (subprocesses inherit them), and a snapshot of the
+    user's real cache to compare at the end."""
+    _default_stop_signals()
     config.stash[_REAL_CACHE_BEFORE] = home.snapshot()
     session_home = Path(tempfile.mkdtemp(prefix="fer-edge-tests-home-"))
     config.stash[_SESSION_HOME] = session_home
