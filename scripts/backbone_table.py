@@ -178,7 +178,7 @@ def bench_rows(root: Path) -> dict[str, dict[str, Any]]:
     (fer_edge.benchmarks.pareto.backbone_points: the quietest, then latest, run), flip-TTA runs left out. The table
     is the x86 one: runs in the ``*-x86`` folders (not on another arch), read as one device whatever name each run
     gave it (the same machine was benched as "vm" and "x86-2core-dev"), so each bundle is one row and one front."""
-    from fer_edge.benchmarks.pareto import backbone_points, front
+    from fer_edge.benchmarks.pareto import backbone_points, bundle_names, front
 
     runs, folders = [], {}
     for p in sorted(root.glob(f"*-{DEVICE}/results.json")):
@@ -189,11 +189,12 @@ def bench_rows(root: Path) -> dict[str, dict[str, Any]]:
                 runs.append(run)
                 folders[run["id"]] = p.parent
     points = backbone_points({"runs": [{**r, "device": {**r["device"], "name": DEVICE}} for r in runs]})
+    names = bundle_names(r["bundle"] or r["model"] for run in runs for r in run["rows"])
     on_front = {pt.name for pt in front(points)}
     out: dict[str, dict[str, Any]] = {}
     for pt in points:
         run = next(r for r in runs if r["id"] == pt.run_id)
-        by = {r["precision"]: r for r in run["rows"] if Path(r["bundle"]).name == pt.name
+        by = {r["precision"]: r for r in run["rows"] if names[r["bundle"] or r["model"]] == pt.name
               and (r["format"], r["backend"], r["threads"]) == SHIPPED and r["precision"] in ("fp32", "int8")}
         out[pt.name] = {"run": run, "folder": folders[run["id"]], "fp32": by.get("fp32"), "int8": by["int8"],
                         "front": pt.name in on_front}

@@ -90,6 +90,18 @@ def test_a_bundle_benched_twice_keeps_the_quieter_run() -> None:
     assert points["compact-c"].run_id == "quiet" and points["compact-c"].ms == 0.6  # quieter beats newer
 
 
+def test_bundles_whose_folders_share_a_name_stay_two_points() -> None:
+    """`fer-edge convert RUN` writes RUN/bundle: two such bundles are two points, named by what tells them apart."""
+    rows = [{**_row("compact", 0.8, 0.83, 1_300_000), "bundle": "runs/compact/bundle"},
+            {**_row("sepnet", 0.5, 0.80, 400_000), "bundle": "runs/sepnet/bundle"},
+            _row("tiny", 0.4, 0.70, 400_000)]
+    points = pareto.backbone_points(results.document([_run("r", "2026-11-02T00:00:00+00:00", rows)]))
+    assert [(p.name, p.backbone, p.ms) for p in points] == [
+        ("tiny", "tiny", 0.4), ("sepnet/bundle", "sepnet", 0.5), ("compact/bundle", "compact", 0.8)]
+    assert pareto.bundle_names(["a/b/bundle", "c/b/bundle", "d"]) == {
+        "a/b/bundle": "a/b/bundle", "c/b/bundle": "c/b/bundle", "d": "d"}
+
+
 def _decoded(path: Path) -> np.ndarray:
     img = cv2.imdecode(np.frombuffer(path.read_bytes(), np.uint8), cv2.IMREAD_COLOR)
     assert img is not None, f"{path} does not decode as an image"
@@ -150,7 +162,9 @@ def test_report_html_draws_dollar_names_as_text(tmp_path: Path) -> None:
     src.write_text(json.dumps(doc))
     res = CliRunner().invoke(cli, ["report", str(src), "--out", str(tmp_path / "c.html")])
     assert res.exit_code == 0, res.output
-    assert (tmp_path / "c-pareto.png").is_file() and 'id="plot-accuracy-latency"' in (tmp_path / "c.html").read_text()
+    html = (tmp_path / "c.html").read_text()
+    assert (tmp_path / "c-pareto.png").is_file() and 'id="plot-accuracy-latency"' in html
+    assert "could not be drawn" not in html  # every plot drew, the per-class one with its '$a' too
 
 
 def test_the_start_load_is_a_finite_number_or_none() -> None:
@@ -188,6 +202,7 @@ def test_a_picture_that_cannot_be_drawn_does_not_lose_the_report(tmp_path: Path,
     src = tmp_path / "a.json"
     src.write_text(json.dumps(_doc()))
     for suffix in (".html", ".md"):
+        (tmp_path / "c-pareto.png").write_bytes(b"an earlier run's picture")  # must not stand beside the new report
         res = CliRunner().invoke(cli, ["report", str(src), "--out", str(tmp_path / f"c{suffix}")])
         assert res.exit_code == 0, res.output
         assert "no Pareto picture: it could not be drawn (TypeError: 'float' object is not subscriptable)" in res.output

@@ -77,7 +77,9 @@ for i, (path, size) in enumerate(zip(sys.argv[1:], (48, 32))):
 """
 
 
+@pytest.mark.slow
 def test_ensemble_accuracy_scores_members_and_ensembles(tmp_path) -> None:
+    pytest.importorskip("keras", reason="the [train] extra builds the members")
     from helpers.datasets import make_bar_ferplus
 
     data = make_bar_ferplus(tmp_path / "ferplus", (8, 40, 24))
@@ -250,9 +252,11 @@ def test_photo_accuracy_refuses_bad_data_at_once_and_records_its_command(tmp_pat
     assert doc["upright_eye_roll_degrees"]["max_abs"] is None and doc["scale_by_angle"]["20"]["box_vs_upright"] is None
 
 
+@pytest.mark.slow
 def test_fold_scores_rescores_the_kept_fold_models_plain_and_flipped(tmp_path) -> None:
     """A real 2-fold CK+ run with kept fold models, then the script: the fold flagged by the run's tta (plain here)
     reproduces each fold's recorded accuracy, and the means are those of the per-fold scores."""
+    pytest.importorskip("keras", reason="the [train] extra trains the folds")
     from helpers.datasets import make_ckplus48
 
     data = make_ckplus48(tmp_path / "ckplus48")
@@ -269,5 +273,16 @@ def test_fold_scores_rescores_the_kept_fold_models_plain_and_flipped(tmp_path) -
     assert [r["plain"] for r in d["folds"]] == pytest.approx(recorded)
     for k in ("plain", "flip"):
         assert d[k]["mean"] == pytest.approx(sum(r[k] for r in d["folds"]) / 2)
-    res = _run([sys.executable, str(SCRIPTS / "fold_scores.py"), str(tmp_path)])  # no run there: one line
-    assert res.returncode != 0 and "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert d["tta"] == "none"
+    moved = tmp_path / "moved"
+    data.rename(moved)  # the dataset moved since the run: --data points there, and the same faces are found
+    res = _run([sys.executable, str(SCRIPTS / "fold_scores.py"), str(stage), "--data", str(moved)])
+    assert res.returncode == 0 and res.stdout.startswith("plain: "), res.stderr[-2000:]
+    fold = stage / "folds" / "fold_01" / "result.json"
+    fold.write_text(json.dumps({**json.loads(fold.read_text()), "test_index": [10**6]}))
+    for args in ([str(stage), "--data", str(moved)], [str(tmp_path)]):  # a bad index; no run there: one line each
+        res = _run([sys.executable, str(SCRIPTS / "fold_scores.py"), *args])
+        assert res.returncode != 0 and "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
+        assert res.stderr.startswith("error: ")
+    assert "test_index does not fit" in _run([sys.executable, str(SCRIPTS / "fold_scores.py"), str(stage),
+                                              "--data", str(moved)]).stderr

@@ -150,5 +150,5 @@ def report(results: tuple[str, ...], out: str, title: str) -> None:
     if suffix in (".html", ".md"):
         from fer_edge.benchmarks.pareto import png_path, write_png
 
-        picture, why = write_png(doc, png_path(out))
+        picture, why = write_png(doc, png_path(out), title)
         click.echo(f"Pareto picture -> {picture}" if picture else f"no Pareto picture: {why}")

@@ -8,7 +8,7 @@ import importlib.util
 import io
 import math
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from fer_edge import atomic
@@ -26,7 +26,7 @@ FRONT_COLOURS = ("tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive"
 class BackbonePoint:
     """One bundle's shipped-precision row, as the picture and the backbone table use it."""
 
-    name: str  # the bundle folder's name (several bundles share a manifest name)
+    name: str  # the bundle's shortest unique path suffix: its folder name unless two bundles share it
     backbone: str
     device: str
     ms: float  # p50 latency at batch 1
@@ -65,6 +65,7 @@ def backbone_points(doc: dict[str, Any], precision: str = SHIPPED["precision"], 
     several runs on one device keeps the row of the run that started on the quietest machine (lowest load average),
     then the latest."""
     latest: dict[tuple[str, str, bool], BackbonePoint] = {}
+    names = bundle_names(r["bundle"] or r["model"] for run in doc["runs"] for r in run["rows"])
     for run in doc["runs"]:
         flip = bool(run.get("settings", {}).get("flip_tta"))
         load = start_load(run["device"])
@@ -73,13 +74,26 @@ def backbone_points(doc: dict[str, Any], precision: str = SHIPPED["precision"], 
                 continue
             if r["accuracy"] is None or r["latency_p50_ms"] is None:
                 continue
-            p = BackbonePoint(Path(r["bundle"]).name or r["model"], r["backbone"], run["device"]["name"],
+            p = BackbonePoint(names[r["bundle"] or r["model"]], r["backbone"], run["device"]["name"],
                               float(r["latency_p50_ms"]), float(r["accuracy"]), r["parameters"], r["flops"],
                               r["size_mb"], r["status"], flip, run["created"], run["id"], load)
             key = (p.device, p.name, flip)
             if key not in latest or _quieter_or_newer(p, latest[key]):
                 latest[key] = p
     return sorted(latest.values(), key=lambda p: (p.ms, -p.accuracy))
+
+
+def bundle_names(paths: Any) -> dict[str, str]:
+    """{bundle path: label}: each path's folder name, or as many trailing parts as it takes to tell it from the
+    other paths (``fer-edge convert RUN`` names every bundle ``RUN/bundle``: ``compact/bundle``, ``sepnet/bundle``)."""
+    parts = {p: PurePosixPath(str(p).replace("\\", "/")).parts or (str(p),) for p in dict.fromkeys(paths)}
+    names = {}
+    for p, mine in parts.items():
+        for n in range(1, len(mine) + 1):
+            if not any(q != p and theirs[-n:] == mine[-n:] for q, theirs in parts.items()):
+                break
+        names[p] = "/".join(mine[-n:])
+    return names
 
 
 def front(points: list[BackbonePoint]) -> list[BackbonePoint]:
@@ -207,8 +221,10 @@ def png_path(report: str | Path) -> Path:
 
 
 def write_png(doc: dict[str, Any], target: str | Path, title: str = "") -> tuple[Path | None, str]:
-    """Write the picture atomically to ``target``: (path, "") or (None, why not)."""
+    """Write the picture atomically to ``target``: (path, "") or (None, why not; a picture an earlier run left at
+    ``target`` is removed, so none of other runs stands beside the new report)."""
     data, why = png(doc, title)
     if data is None:
+        Path(target).unlink(missing_ok=True)
         return None, why
     return atomic.write_bytes(target, data), ""

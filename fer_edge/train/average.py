@@ -126,9 +126,23 @@ def _stage_parts(run: dict, data: Mapping[str, str] | None,
     """The stage's (train, val, test) faces cut as the run cut them; test is None for a cross-validated stage
     (whose final model trained on every subject but a held-out validation part)."""
     plan = run["plan"]
+    seed = int(plan.get("config", {}).get("seed", 0))
+    ds = stage_faces(run, data, dataset)
+    fraction = float(plan.get("val_fraction", 0.1))
+    if plan.get("protocol") == "official":
+        return official_parts(ds, fraction, seed)
+    tr, va = subject_holdout(ds, np.arange(len(ds)), fraction, seed)
+    return ds.take(tr), ds.take(va), None
+
+
+def stage_faces(run: dict, data: Mapping[str, str] | None = None, dataset: FaceDataset | None = None
+                ) -> FaceDataset:
+    """The labelled faces a stage (its ``run.json`` as ``run``) trained on, read as it read them (its limit and
+    seed; ``data`` {stage: path} overrides the recorded root); a DataError when they are not the same faces
+    (data sha256) or classes. The indices a fold records (``test_index``) point into these."""
+    plan = run["plan"]
     name = str(run.get("stage") or plan.get("stage"))
     chain = (run.get("config") or {}).get("chain") or {}
-    seed = int(plan.get("config", {}).get("seed", 0))
     if dataset is None:
         recorded = (run.get("data") or {}).get("root")
         if data and name in data:
@@ -144,11 +158,7 @@ def _stage_parts(run: dict, data: Mapping[str, str] | None,
                         f"pass --data {name}=PATH of the same dataset")
     if tuple(ds.classes) != tuple(run.get("classes") or ds.classes):
         raise DataError(f"{name}: classes {list(ds.classes)} differ from the stage's {run['classes']}")
-    fraction = float(plan.get("val_fraction", 0.1))
-    if plan.get("protocol") == "official":
-        return official_parts(ds, fraction, seed)
-    tr, va = subject_holdout(ds, np.arange(len(ds)), fraction, seed)
-    return ds.take(tr), ds.take(va), None
+    return ds
 
 
 def _scores(model: object, val: FaceDataset, test: FaceDataset | None) -> dict:
