@@ -55,7 +55,8 @@ class CropRule:
     ``margin`` x its own length), shifted, and if need be shrunk, to fit the image. ``align``: ``cut`` rotates the
     crop about the face's centre so the eyes are level when the face's eye keypoints (BlazeFace's 0 and 1) are
     tilted by ``ALIGN_MIN_ROLL`` to ``ALIGN_MAX_ROLL`` degrees; faces without keypoints (Haar, given boxes) are cut
-    plain."""
+    plain. ``align`` says how the runtime cuts faces for a model, not how its training faces were cut (the photo
+    readers leave it off: ``fer_edge.data.faces.ALIGN_PHOTOS``); margin and square are the training crop's."""
 
     margin: float = 0.08
     square: bool = True

@@ -126,6 +126,9 @@ def measure(a: argparse.Namespace) -> None:
     pipes = {"plain": Pipeline.from_bundle(a.bundle, **(kw | {"align": False})),
              "aligned": Pipeline.from_bundle(a.bundle, **(kw | {"align": True}))}
     classes = pipes["plain"].classes
+    missing = sorted({parse_name(f.name)[1] for f in files} - set(classes))
+    if missing:
+        raise FerEdgeError(f"--bundle {a.bundle} has no {', '.join(missing)} output (it knows {', '.join(classes)})")
     truth = np.array([classes.index(parse_name(f.name)[1]) for f in files])
     conds = [0.0, *tilts]
     n = len(files)

@@ -128,9 +128,9 @@ def plan(bundle: Bundle, opts: BenchOptions) -> tuple[list[Job], list[dict[str, 
 
 def _install(backends: list[str]) -> str:
     """The install line for any of these backends: their extras (fer-edge is on no index), else their packages."""
-    extras = [extra_for(BACKENDS.get(n).modules[0]) for n in backends]
+    extras = [extra_for(mods[0]) if (mods := BACKENDS.get(n).modules) else None for n in backends]
     if all(extras):
-        return install_line(*dict.fromkeys(e for e in extras if e))
+        return install_line(*dict.fromkeys(extras))
     return "pip install " + " or ".join(BACKENDS.get(n).package for n in backends)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from fer_edge.preprocess import ALIGN_MIN_ROLL
 from fer_edge.runtime.backends import BACKENDS
 from fer_edge.runtime.detectors import DETECTORS
 from fer_edge.runtime.options import DEFAULTS as D
@@ -70,7 +71,8 @@ _SHARED = (
     click.option("--flip-tta", is_flag=True, default=D.flip_tta,
                  help="Also classify each face's mirror image and average (2 inferences)."),
     click.option("--align/--no-align", default=D.align,
-                 help="Rotate a face whose detector eye keypoints (BlazeFace) are tilted 5 degrees or more so the "
+                 help=f"Rotate a face whose detector eye keypoints (BlazeFace) are tilted {ALIGN_MIN_ROLL:g} degrees "
+                      "or more so the "
                       "eyes are level before classifying it (default: the model's crop rule; on unless its "
                       "manifest says \"align\": false)."),
 )

@@ -33,8 +33,8 @@ class Pipeline:
     ``every``: run the detector every N frames and move tracked boxes in between; ``smooth``: EMA weight of the
     past per track (0 = none) with label hysteresis ``margin``. Faces are cropped by the bundle's rule (manifest
     ``crop``: the rule its training faces were cropped by); ``crop_margin`` overrides that rule's margin and
-    ``align`` its eye alignment (``CropRule.cut``: faces whose detector gave eye keypoints tilted 5 degrees or
-    more are rotated level; None = the rule's, on unless the manifest says ``"align": false``).
+    ``align`` its eye alignment (``CropRule.cut``: faces whose detector gave eye keypoints tilted ``ALIGN_MIN_ROLL``
+    degrees or more are rotated level; None = the rule's, on unless the manifest says ``"align": false``).
     """
 
     def __init__(self, classifier: Classifier, detector: Any | None = None, every: int = 1, smooth: float = 0.0,
