@@ -48,9 +48,14 @@ def teacher_paths(value: str) -> tuple[str, ...]:
 
 def ensemble_probabilities(paths: tuple[str | Path, ...], ds: FaceDataset) -> np.ndarray:
     """The mean of every teacher's :func:`teacher_probabilities` (an ensemble's soft view of each face)."""
+    from tqdm.auto import tqdm
+
     if not paths:
         raise FerEdgeError("--teacher: no model path given")
-    return (sum(teacher_probabilities(p, ds) for p in paths) / len(paths)).astype(np.float32)
+    total = np.zeros((len(ds), len(ds.classes)), np.float64)
+    for p in tqdm(paths, desc=f"teacher predictions on {len(ds)} faces", unit="model", dynamic_ncols=True, delay=1):
+        total += teacher_probabilities(p, ds)
+    return (total / len(paths)).astype(np.float32)
 
 
 def distilled_targets(y: np.ndarray, teacher: np.ndarray, weight: float) -> np.ndarray:
