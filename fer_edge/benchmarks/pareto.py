@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -83,7 +84,7 @@ def backbone_points(doc: dict[str, Any], precision: str = SHIPPED["precision"], 
     return sorted(latest.values(), key=lambda p: (p.ms, -p.accuracy))
 
 
-def bundle_names(paths: Any) -> dict[str, str]:
+def bundle_names(paths: Iterable[str]) -> dict[str, str]:
     """{bundle path: label}: each path's folder name, or as many trailing parts as it takes to tell it from the
     other paths (``fer-edge convert RUN`` names every bundle ``RUN/bundle``: ``compact/bundle``, ``sepnet/bundle``)."""
     parts = {p: PurePosixPath(str(p).replace("\\", "/")).parts or (str(p),) for p in dict.fromkeys(paths)}
