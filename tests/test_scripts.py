@@ -280,9 +280,8 @@ def test_fold_scores_rescores_the_kept_fold_models_plain_and_flipped(tmp_path) -
     assert res.returncode == 0 and res.stdout.startswith("plain: "), res.stderr[-2000:]
     fold = stage / "folds" / "fold_01" / "result.json"
     fold.write_text(json.dumps({**json.loads(fold.read_text()), "test_index": [10**6]}))
-    for args in ([str(stage), "--data", str(moved)], [str(tmp_path)]):  # a bad index; no run there: one line each
+    for args, why in (([str(stage), "--data", str(moved)], "test_index does not fit"),  # a bad index
+                      ([str(tmp_path)], "run.json")):  # no run there
         res = _run([sys.executable, str(SCRIPTS / "fold_scores.py"), *args])
         assert res.returncode != 0 and "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
-        assert res.stderr.startswith("error: ")
-    assert "test_index does not fit" in _run([sys.executable, str(SCRIPTS / "fold_scores.py"), str(stage),
-                                              "--data", str(moved)]).stderr
+        assert res.stderr.startswith("error: ") and why in res.stderr, res.stderr
