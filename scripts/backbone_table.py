@@ -109,6 +109,15 @@ class Train:
         return self.init is None and self.run.get("config", {}).get("weights", "none") == "none"
 
 
+def read_json(path: Path) -> Any:
+    """A JSON file's content, or one clear error line and exit status 2 when it is unreadable."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        print(f"error: {path}: not readable JSON ({exc})", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def train_runs(root: Path) -> list[Train]:
     out = []
     for p in sorted(root.rglob("run.json")):
@@ -182,7 +191,7 @@ def bench_rows(root: Path) -> dict[str, dict[str, Any]]:
 
     runs, folders = [], {}
     for p in sorted(root.glob(f"*-{DEVICE}/results.json")):
-        for run in json.loads(p.read_text()).get("runs", []):
+        for run in read_json(p).get("runs", []):
             if run.get("device", {}).get("arch", ARCH) != ARCH:
                 continue
             if not run.get("settings", {}).get("flip_tta") and run["id"] not in folders:
@@ -311,7 +320,7 @@ def tables(bench_root: Path, train_root: Path, cost_doc: dict[str, Any], repo: P
         if backbone in trained:
             continue
         started = sorted(_rel(p.parent, repo) for p in train_root.rglob("plan.json")
-                         if json.loads(p.read_text()).get("backbone") == backbone)
+                         if read_json(p).get("backbone") == backbone)
         here = f"training started (`{started[0]}`), not finished" if started else "not trained"
         px = int(e["input_size"])
         params = _cost(cost_doc, backbone, px, "parameters") or _cost(cost_doc, backbone, 48, "parameters")
@@ -358,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
         if not p.is_dir():
             print(f"error: {p}: no such folder", file=sys.stderr)
             return 2
-    cost_doc = json.loads(args.costs.read_text()) if args.costs.is_file() else {}
+    cost_doc = read_json(args.costs) if args.costs.is_file() else {}
     out = tables(args.bench, args.train, cost_doc)
     docs = "\n".join([out["full"], "", "Registered, not yet trained here (parameters and FLOPs only, from "
                       f"`{_rel(args.costs, REPO)}`):", "", out["registered"]])

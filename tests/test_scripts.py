@@ -111,6 +111,24 @@ def test_ensemble_accuracy_scores_members_and_ensembles(tmp_path) -> None:
     assert res.returncode != 0 and res.stderr.strip().splitlines() == [f"error: nope: no such model file "
                                                                         f"{tmp_path / 'nope.keras'}"]
 
+    # scripts/keras_test_accuracy.py scores each model on the same test faces as the ensemble script does
+    res = _run([sys.executable, str(SCRIPTS / "keras_test_accuracy.py"), str(a), str(b), "--data", str(data)])
+    assert res.returncode == 0, res.stderr[-2000:]
+    lines = [json.loads(ln) for ln in res.stdout.splitlines()]
+    assert [(ln["model"], ln["tta"]) for ln in lines] == [(str(a), "plain"), (str(a), "flip"), (str(b), "plain"),
+                                                          (str(b), "flip")]
+    for ln, (m, tta) in zip(lines, [(m, t) for m in d["members"] for t in ("plain", "flip")]):
+        assert ln["faces"] == 24 and ln["accuracy"] == pytest.approx(m["test"][tta]["accuracy"], abs=1e-4)
+        assert ln["recall"] == m["test"][tta]["recall"]
+    three = tmp_path / "three.keras"  # 3 outputs and no run.json: their classes cannot be told
+    res = _run([sys.executable, "-c", "import sys, keras; keras.Sequential([keras.Input((48, 48, 1)), "
+                "keras.layers.Flatten(), keras.layers.Dense(3, activation='softmax')]).save(sys.argv[1])", str(three)])
+    assert res.returncode == 0, res.stderr[-2000:]
+    res = _run([sys.executable, str(SCRIPTS / "keras_test_accuracy.py"), str(three), "--data", str(data)])
+    last = res.stderr.strip().splitlines()[-1]  # (TensorFlow's start-up lines come before it)
+    assert res.returncode != 0 and "Traceback" not in res.stderr, res.stderr[-2000:]
+    assert last.startswith(f"error: {three}: ") and "cannot tell the order of its 3 classes" in last
+
 
 def test_no_script_mirrors_faces_by_hand() -> None:
     """Flip TTA has one implementation, fer_edge.train.evaluate.predict(model, x, flip=True) (and distill's by-name
@@ -180,6 +198,10 @@ def test_backbone_table_is_built_from_the_records(tmp_path) -> None:
     assert "| **small-more** | 1.32M | 277.37M | 82.27% | 0.90 | no |" in readme.read_text()  # bold: on the front
     res = _run([sys.executable, str(SCRIPTS / "backbone_table.py"), "table", "--bench", str(tmp_path / "nope")])
     assert res.returncode == 2 and "no such folder" in res.stderr
+    costs.write_text('{"backbones": ')  # cut short: one line naming the file, no traceback
+    res = _run([sys.executable, str(SCRIPTS / "backbone_table.py"), "table", "--bench", str(bench), "--train",
+                str(train), "--costs", str(costs)])
+    assert res.returncode == 2 and f"{costs}: not readable JSON" in res.stderr and "Traceback" not in res.stderr
 
 
 def test_backbone_convergence_rule(monkeypatch: pytest.MonkeyPatch) -> None:
