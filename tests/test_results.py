@@ -41,6 +41,7 @@ def test_only_the_listed_models_are_in_git() -> None:
 MODEL_MD = REPO / "docs" / "model.md"
 COMMAND = re.compile(r"fer-edge (?:train|average) [^`\n#]+")
 PLACEHOLDER = re.compile(r"[A-Z][A-Z_]*")
+GIT_SHOW = re.compile(r"git show ([0-9a-f]{7,40}):(\S+) > (runs/\S+\.keras)")
 
 
 def _given(argv: list[str]) -> dict:
@@ -84,6 +85,12 @@ def produced(text: str, configs: list[Path], but: Path | None = None) -> set[str
         settings = {**(config.read_config_file(REPO / file) if file else {}), **opts}
         if settings.get("out"):  # one without is test_readme_commands' to catch
             found |= _stage_models(settings)
+    for commit, src, dest in GIT_SHOW.findall("\n".join(lines)):  # a model restored from git history
+        known = subprocess.run(["git", "cat-file", "-e", commit], cwd=REPO, capture_output=True).returncode == 0
+        if known:  # (a shallow clone lacks the commit: nothing to check against)
+            assert subprocess.run(["git", "cat-file", "-e", f"{commit}:{src}"], cwd=REPO).returncode == 0, \
+                f"docs: git show {commit}:{src}: no such file in that commit"
+        found.add(dest)
     for path in configs:
         settings = config.read_config_file(path)
         if path != but and settings.get("out"):
@@ -113,6 +120,9 @@ def test_the_start_model_check_catches_a_typo(monkeypatch: pytest.MonkeyPatch) -
             "runs/compact-64/compact/ferplus/model.keras", "runs/chain/compact/ckplus/model.keras"} <= earlier
     assert "runs/compact-lnog/average/model.keras" not in earlier
     assert "runs/compact/compact/jaffe/model.keras" not in earlier  # that run's chain is ferplus only
+    assert "runs/models/sepnet-e71.keras" in earlier  # docs/model.md restores it with git show
+    with pytest.raises(AssertionError, match="no such file in that commit"):
+        produced("```\ngit show 559e867:results/train/nope/model.keras > runs/models/x.keras\n```", [])
     text = "`fer-edge train --chain ferplus,jaffe --backbones compact,vgg19 --out runs/g`\n" \
            "```\nfer-edge average runs/g/vgg19/jaffe --epochs 2   # default --out\n```"
     assert produced(text, []) == {f"runs/g/{b}/{s}/model.keras" for b in ("compact", "vgg19")
