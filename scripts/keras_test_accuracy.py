@@ -45,5 +45,6 @@ def main() -> None:
                               "recall": {c: round(v["recall"], 3) for c, v in m["per_class"].items()
                                          if v["support"]}}))
 
+
 if __name__ == "__main__":
     main()
