@@ -117,7 +117,7 @@ def test_ensemble_accuracy_scores_members_and_ensembles(tmp_path) -> None:
     lines = [json.loads(ln) for ln in res.stdout.splitlines()]
     assert [(ln["model"], ln["tta"]) for ln in lines] == [(str(a), "plain"), (str(a), "flip"), (str(b), "plain"),
                                                           (str(b), "flip")]
-    for ln, (m, tta) in zip(lines, [(m, t) for m in d["members"] for t in ("plain", "flip")]):
+    for ln, (m, tta) in zip(lines, [(m, t) for m in d["members"] for t in ("plain", "flip")], strict=True):
         assert ln["faces"] == 24 and ln["accuracy"] == pytest.approx(m["test"][tta]["accuracy"], abs=1e-4)
         assert ln["recall"] == m["test"][tta]["recall"]
     three = tmp_path / "three.keras"  # 3 outputs and no run.json: their classes cannot be told
