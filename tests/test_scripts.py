@@ -307,3 +307,23 @@ def test_fold_scores_rescores_the_kept_fold_models_plain_and_flipped(tmp_path) -
         res = _run([sys.executable, str(SCRIPTS / "fold_scores.py"), *args])
         assert res.returncode != 0 and "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
         assert res.stderr.startswith("error: ") and why in res.stderr, res.stderr
+
+
+def test_recipe_curves_draws_runs_in_progress_and_finished(tmp_path) -> None:
+    stage = tmp_path / "running" / "ckpt"
+    stage.mkdir(parents=True)
+    (stage / "state.json").write_text(json.dumps({"epochs_done": 3, "history": {
+        "accuracy": [0.3, 0.5, 0.6], "val_accuracy": [0.35, 0.62, 0.58]}}))
+    finished = tmp_path / "history.json"
+    finished.write_text(json.dumps({"accuracy": [0.4, 0.7], "val_accuracy": [0.5, 0.71]}))
+    out = tmp_path / "curves.png"
+    res = _run([sys.executable, str(SCRIPTS / "recipe_curves.py"), f"a={stage.parent}", f"b={finished}",
+                "--out", str(out)])
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "a: 3 epochs, best Valid 62.00% at epoch 2" in res.stdout
+    assert "b: 2 epochs, best Valid 71.00% at epoch 2" in res.stdout
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    finished.write_text("{not json")
+    res = _run([sys.executable, str(SCRIPTS / "recipe_curves.py"), f"b={finished}", "--out", str(out)])
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert "not readable JSON" in res.stderr
