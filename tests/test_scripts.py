@@ -327,3 +327,28 @@ def test_recipe_curves_draws_runs_in_progress_and_finished(tmp_path) -> None:
     res = _run([sys.executable, str(SCRIPTS / "recipe_curves.py"), f"b={finished}", "--out", str(out)])
     assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1, res.stderr
     assert "not readable JSON" in res.stderr
+
+
+def test_tflite_quant_debug_ranks_layers_and_rescores_with_float_layers(tmp_path) -> None:
+    import cv2
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    data = tmp_path / "ferplus"
+    for folder in ("FER2013Train", "FER2013Valid", "FER2013Test"):
+        (data / folder).mkdir(parents=True)
+        rows = []
+        for i in range(16):
+            cv2.imwrite(str(data / folder / f"fer{i:05d}.png"), rng.integers(0, 256, (48, 48), dtype=np.uint8))
+            rows.append(f'fer{i:05d}.png,"(0, 0, 48, 48)",' + ",".join("10" if k == i % 8 else "0" for k in range(10)))
+        (data / folder / "label.csv").write_text("\n".join(rows) + "\n")
+    model = REPO / "results" / "train" / "sepnet-polish" / "model.keras"
+    res = _run([sys.executable, str(SCRIPTS / "tflite_quant_debug.py"), str(model), "--data", str(data),
+                "--calib", "8", "--top", "5", "--float-layers", "0,3"])
+    assert res.returncode == 0, res.stderr[-3000:]
+    steps = [float(m) for m in re.findall(r"^\s+([\d.]+)\s{2}\S", res.stdout, re.M)]
+    assert len(steps) == 5 and steps == sorted(steps, reverse=True), res.stdout
+    scores = re.findall(r"^(\d+) worst layers float: test ([\d.]+)% on 16 faces$", res.stdout, re.M)
+    assert [k for k, _ in scores] == ["0", "3"] and all(0 <= float(a) <= 100 for _, a in scores), res.stdout
+    res = _run([sys.executable, str(SCRIPTS / "tflite_quant_debug.py"), str(model), "--data", str(tmp_path / "no")])
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1, res.stderr
