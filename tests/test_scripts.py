@@ -330,18 +330,10 @@ def test_recipe_curves_draws_runs_in_progress_and_finished(tmp_path) -> None:
 
 
 def test_tflite_quant_debug_ranks_layers_and_rescores_with_float_layers(tmp_path) -> None:
-    import cv2
-    import numpy as np
+    from test_cli_extras import ferplus  # a FERPlus-layout folder of 16 noise faces per split
 
-    rng = np.random.default_rng(0)
     data = tmp_path / "ferplus"
-    for folder in ("FER2013Train", "FER2013Valid", "FER2013Test"):
-        (data / folder).mkdir(parents=True)
-        rows = []
-        for i in range(16):
-            cv2.imwrite(str(data / folder / f"fer{i:05d}.png"), rng.integers(0, 256, (48, 48), dtype=np.uint8))
-            rows.append(f'fer{i:05d}.png,"(0, 0, 48, 48)",' + ",".join("10" if k == i % 8 else "0" for k in range(10)))
-        (data / folder / "label.csv").write_text("\n".join(rows) + "\n")
+    ferplus(data)
     model = REPO / "results" / "train" / "sepnet-polish" / "model.keras"
     res = _run([sys.executable, str(SCRIPTS / "tflite_quant_debug.py"), str(model), "--data", str(data),
                 "--calib", "8", "--top", "5", "--float-layers", "0,3"])
