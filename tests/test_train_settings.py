@@ -31,7 +31,7 @@ STAGE_DEFAULTS = {
     "weight_decay": 0.0001, "schedule": "cosine", "plateau_patience": 3, "plateau_factor": 0.5, "min_lr": 1e-06,
     "soft_labels": True, "class_weight": "none", "label_smoothing": 0.0, "augment": "strong", "patience": 10,
     "dropout": 0.4, "seed": 0, "phases": None, "adversarial": 0.0, "adv_epsilon": 0.02, "precision": "auto",
-    "swa": 0, "teacher": "", "teacher_weight": 0.5,
+    "swa": 0, "teacher": "", "teacher_weight": 0.5, "soft_floor": 0.0,
 }
 
 
@@ -182,17 +182,26 @@ def test_the_command_line_and_a_file_build_the_same_config(tmp_path: Path, monke
     assert built[0] == built[1] and built[0].stage.soft_labels is False and built[0].stage.lr == 0.005
 
 
-def test_the_background_sepnet_config_still_reads_as_its_plan() -> None:
-    """results/train/sepnet: the config of the long run resumes only if it gives the plan it started with."""
-    plan_file = REPO / "results/train/sepnet/run/sepnet/ferplus/plan.json"
+@pytest.mark.parametrize("config_file, run", [("sepnet/sepnet.yaml", "sepnet/run"),
+                                              ("sepnet-strong100/strong100.yaml", "sepnet-strong100/run")])
+def test_the_background_runs_configs_still_resume(config_file: str, run: str, tmp_path: Path) -> None:
+    """results/train/*/run: a long run's config resumes only if --resume accepts its settings against the plan it
+    started with (a setting added since reads as its default)."""
+    from fer_edge.train.chain import _check_resume
+
+    plan_file = REPO / "results/train" / run / "sepnet/ferplus/plan.json"
     if not plan_file.is_file():
-        pytest.skip("no sepnet run plan here")
-    settings = read_config_file(REPO / "results/train/sepnet/sepnet.yaml")
-    cfg = config_from_settings({**settings, "out": "results/train/sepnet/run", "resume": True})
+        pytest.skip(f"no {run} plan here")
+    settings = read_config_file(REPO / "results/train" / config_file)
+    cfg = config_from_settings({**settings, "out": f"results/train/{run}", "resume": True})
     plan = json.loads(plan_file.read_text())
-    assert json.loads(json.dumps(asdict(cfg.stage_config("ferplus", "sepnet")))) == plan["config"]
+    (tmp_path / "plan.json").write_text(plan_file.read_text())
+    now = {**plan, "config": json.loads(json.dumps(asdict(cfg.stage_config("ferplus", "sepnet"))))}
+    _check_resume(tmp_path, now)  # raises FerEdgeError naming the settings that differ
     assert (cfg.val_fraction, cfg.limit, cfg.fold_epochs_for("ferplus")) == (plan["val_fraction"], plan["limit"],
                                                                              plan["fold_epochs"])
+    with pytest.raises(FerEdgeError, match=r"config\.epochs"):
+        _check_resume(tmp_path, {**now, "config": {**now["config"], "epochs": now["config"]["epochs"] + 1}})
 
 
 @pytest.mark.parametrize("lr", [float("nan"), float("inf"), 0.0])

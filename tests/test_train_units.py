@@ -349,3 +349,23 @@ def test_sepnet_is_small_separable_and_exports_like_every_backbone() -> None:
     assert probs.shape == (2, 8) and np.allclose(probs.sum(1), 1, atol=1e-5)
     with pytest.raises(FerEdgeError, match="no ImageNet weights"):
         build_classifier(BACKBONES.get("sepnet"), 8, "imagenet", 48)
+
+
+def test_soft_floor_drops_single_votes_and_keeps_the_rest() -> None:
+    """label.csv vote rows (8 emotions, unknown, NF): --soft-floor 0.15 removes one-vote shares, renormalizes."""
+    from fer_edge.data.ferplus import majority, soft_labels
+    from fer_edge.data.types import FaceDataset
+    from fer_edge.labels import EMOTIONS
+    from fer_edge.train.trainer import targets
+
+    votes = np.array([[6, 0, 0, 0, 1, 0, 0, 3, 0, 0],   # one anger vote on a neutral/contempt face
+                      [0, 9, 0, 0, 0, 0, 0, 0, 1, 0],   # one unknown vote: not an emotion, already dropped
+                      [2, 0, 2, 2, 2, 2, 0, 0, 0, 0],   # only two-vote shares: nothing below 0.15
+                      [1, 1, 1, 1, 1, 1, 1, 1, 2, 0]])  # nothing left above the floor: kept as it was
+    ds = FaceDataset("ferplus", "x", np.zeros((4, 48, 48, 1), np.uint8), majority(votes), EMOTIONS,
+                     soft=soft_labels(votes))
+    y = targets(ds, True, 0.0, 0.15)
+    assert y[0] == pytest.approx([2 / 3, 0, 0, 0, 0, 0, 0, 1 / 3])
+    assert y[1] == pytest.approx(np.eye(8)[1]) and y[2] == pytest.approx(ds.soft[2]) and y[3] == pytest.approx(0.125)
+    assert targets(ds, True, 0.0)[0] == pytest.approx([0.6, 0, 0, 0, 0.1, 0, 0, 0.3])  # off by default
+    assert targets(ds, False, 0.0, 0.15)[0] == pytest.approx(np.eye(8)[0])  # hard labels are not touched

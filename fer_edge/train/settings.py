@@ -340,6 +340,9 @@ class StageConfig:
                                  "training targets; several paths separated by commas = their ensemble's mean.",
                                  metavar="PATH")
     teacher_weight: float = stage_setting(0.5, "Share of the teacher's predictions in the targets.", low=0, high=1)
+    soft_floor: float = stage_setting(0.0, "Vote shares below this are dropped from the soft targets (0.15 drops "
+                                      "FERPlus's single votes: Barsoum et al.'s outlier removal).", low=0, high=1,
+                                      high_open=True)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "augment", augment_level(self.augment))

@@ -45,10 +45,21 @@ def class_weights(labels: np.ndarray, n_classes: int, mode: str) -> np.ndarray:
     return w / max(float((w[labels]).mean()), 1e-8)
 
 
-def targets(ds: FaceDataset, soft: bool, smoothing: float) -> np.ndarray:
-    """(N, K) float32 targets over ``ds.classes``: vote distributions if ``soft`` and present, else one-hot."""
+def floor_shares(y: np.ndarray, floor: float) -> np.ndarray:
+    """Distributions ``y`` without the shares below ``floor``, renormalized (a row with none left stays as it was)."""
+    kept = np.where(y >= floor, y, 0.0)
+    total = kept.sum(axis=1, keepdims=True)
+    return np.where(total > 0, kept / np.clip(total, 1e-8, None), y)
+
+
+def targets(ds: FaceDataset, soft: bool, smoothing: float, floor: float = 0.0) -> np.ndarray:
+    """(N, K) float32 targets over ``ds.classes``: vote distributions if ``soft`` and present (shares under
+    ``floor`` dropped), else one-hot."""
     k = len(ds.classes)
-    y = ds.local_soft() if (soft and ds.soft is not None) else np.eye(k, dtype=np.float32)[ds.local_labels()]
+    if soft and ds.soft is not None:
+        y = floor_shares(ds.local_soft(), floor) if floor else ds.local_soft()
+    else:
+        y = np.eye(k, dtype=np.float32)[ds.local_labels()]
     if smoothing:
         y = y * (1 - smoothing) + smoothing / k
     return y.astype(np.float32)
@@ -280,7 +291,8 @@ def train_stage(train: FaceDataset, val: FaceDataset, cfg: StageConfig, out_dir:
     total = sum(p.epochs for p in phases)
     t_start = time.time()
     xt, xv = to_model_input(train.images, size), to_model_input(val.images, size)
-    yt, yv = targets(train, cfg.soft_labels, cfg.label_smoothing), targets(val, False, 0.0)
+    yt = targets(train, cfg.soft_labels, cfg.label_smoothing, cfg.soft_floor)
+    yv = targets(val, False, 0.0)
     if cfg.teacher:
         from fer_edge.train.distill import distilled_targets, ensemble_probabilities, teacher_paths
 
