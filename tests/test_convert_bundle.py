@@ -247,6 +247,46 @@ def test_max_drop_tries_fallbacks(run_dir: Path, tmp_path: Path, monkeypatch: py
     assert "int16" in (res.bundle / "report.md").read_text()
 
 
+def test_float_fallback_keeps_a_convolution_head_in_float(faces_dir: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 1x1-convolution classifier (sepnet's head: no MatMul): the first-and-last fallback keeps that convolution,
+    not only the first one, in float in ONNX and OpenVINO (it used to look for a MatMul and keep one layer)."""
+    import keras
+    from keras import layers
+
+    from fer_edge.convert import validate as val
+    from fer_edge.convert.onnx import CALIB_METHODS
+
+    inp = keras.Input((48, 48, 1), name="face")
+    x = layers.ReLU()(layers.Conv2D(16, 3, strides=2, padding="same", name="stem")(inp))
+    x = layers.ReLU()(layers.Conv2D(32, 3, strides=2, padding="same", name="mid")(x))
+    x = layers.GlobalAveragePooling2D()(layers.Conv2D(8, 1, name="classifier")(x))
+    run = tmp_path / "run"
+    run.mkdir()
+    keras.Model(inp, layers.Softmax()(x)).save(run / "model.keras")
+    (run / "run.json").write_text(json.dumps({"backbone": "convhead", "classes": list(EMOTIONS),
+                                              "dataset": {"name": "ferplus", "root": str(faces_dir)}}))
+    real, seen = val.judge, []
+    before_float = {"onnx": len(CALIB_METHODS), "openvino": 1}  # attempts tried before the float-layer one
+
+    def judge(entry: object, s: object, limit: float, name: str) -> tuple[str, str]:
+        if entry.precision == "int8" and seen.count(entry.format) < before_float[entry.format]:
+            seen.append(entry.format)
+            return "degraded", "forced for the test"
+        return real(entry, s, limit, name)
+
+    monkeypatch.setattr(val, "judge", judge)
+    res = convert(run, tmp_path / "b", ConvertOptions(formats=("onnx", "openvino"), precisions=("int8",),
+                                                      eval_size=60, calib_size=60, max_drop=100.0))
+    bundle = load_bundle(res.bundle)
+    (onnx_art,) = bundle.find("onnx", "int8")
+    (ov_art,) = bundle.find("openvino", "int8")
+    kept = onnx_art.options["float_nodes"]
+    assert len(kept) == 2 and "stem" in kept[0] and "classifier" in kept[1], kept
+    kept = ov_art.options["float_layers"]  # OpenVINO's friendly names are numbered (Convolution_N)
+    assert len(kept) == 2 and kept[0] != kept[1] and all(k.startswith("Convolution") for k in kept), kept
+
+
 @pytest.mark.parametrize("method", ["entropy", "percentile"])
 def test_onnx_histogram_calibration(run_dir: Path, tmp_path: Path, method: str) -> None:
     res = convert(run_dir, tmp_path / "b", ConvertOptions(formats=("onnx",), precisions=("int8",), eval_size=100,

@@ -152,7 +152,7 @@ def test_the_link_check_catches_a_broken_link(tmp_path: Path) -> None:
 
 def test_the_default_model_named_in_the_docs_is_the_bundled_one() -> None:
     """'the default model (RUN, ...)' names the training run under results/train/ whose Keras test accuracy is the
-    default bundle's (its manifest name, compact-ferplus, is not the run it came from)."""
+    default bundle's (its manifest name, sepnet-ferplus, is not the run it came from)."""
     import json
 
     manifest = json.loads((PACKAGE / "assets" / "default_bundle" / "manifest.json").read_text())

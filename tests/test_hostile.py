@@ -313,7 +313,7 @@ BROKEN: dict[str, tuple[Callable[[dict], None] | bytes, str]] = {
                              "crop/margin"),
     "crop-margin-nan": (lambda d: d.update(schema_version=2, crop={"margin": float("nan"), "square": True}),
                         "NaN or infinity"),
-    "crop-missing-in-v2": (_set("schema_version", 2), "crop"),
+    "crop-missing-in-v2": (lambda d: d.update(schema_version=2) or d.pop("crop", None), "crop"),
     "sha-not-hex": (_set("artifacts/0/sha256", "zz"), "artifacts/0/sha256"),
     "height-a-float": (_set("input/height", 48.0), "input/height"),  # JSON Schema's integer takes 48.0
     "channels-a-float": (_set("input/channels", 1.0), "input/channels"),

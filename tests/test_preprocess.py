@@ -93,22 +93,26 @@ def test_a_bad_margin_is_refused(margin: object) -> None:
 
 
 def _bundle_copy(dest: Path, crop: dict | None) -> Path:
-    """The shipped bundle's tflite artifacts with a schema 2 manifest holding ``crop`` (or the v1 one as is)."""
+    """The shipped bundle's tflite artifacts with a schema 2 manifest holding ``crop``, or (None) the schema 1
+    manifest fer-edge wrote before the crop rule existed: the same without ``crop``."""
     src = bundle.default_bundle_path()
     d = json.loads((src / bundle.MANIFEST).read_text())
-    assert d["schema_version"] == 1  # the shipped default stays a v1 bundle: it must keep loading
     d["artifacts"] = [a for a in d["artifacts"] if a["format"] == "tflite"]
     dest.mkdir()
     for a in d["artifacts"]:
         shutil.copyfile(src / a["file"], dest / a["file"])
-    if crop is not None:
+    d.pop("crop", None)
+    if crop is None:
+        d["schema_version"] = 1
+    else:
         d.update(schema_version=2, crop=crop)
     (dest / bundle.MANIFEST).write_text(json.dumps(d))
     return dest
 
 
 def test_v1_manifests_read_with_the_default_crop_and_write_as_v2(tmp_path: Path) -> None:
-    b = bundle.load_bundle(bundle.default_bundle_path())
+    b = bundle.load_bundle(_bundle_copy(tmp_path / "v1", None))
+    assert json.loads((tmp_path / "v1" / bundle.MANIFEST).read_text())["schema_version"] == 1
     assert b.manifest.crop == DEFAULT_CROP
     d = b.manifest.to_dict()
     assert d["schema_version"] == bundle.SCHEMA_VERSION == 2 and d["crop"] == {"margin": 0.08, "square": True}

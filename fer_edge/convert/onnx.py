@@ -84,12 +84,13 @@ class _Reader:
 
 
 def _first_last(path: Path) -> list[str]:
-    """Names of the first Conv and the last MatMul/Gemm node: the layers kept in float as a fallback."""
+    """Names of the first Conv and the classifier (the last MatMul, Gemm or Conv node: a 1x1 convolution head has no
+    MatMul): the layers kept in float as a fallback."""
     import onnx
 
     nodes = onnx.load(str(path)).graph.node
     first = next((n.name for n in nodes if n.op_type == "Conv"), None)
-    last = next((n.name for n in reversed(nodes) if n.op_type in ("MatMul", "Gemm")), None)
+    last = next((n.name for n in reversed(nodes) if n.op_type in ("MatMul", "Gemm", "Conv")), None)
     return [n for n in (first, last) if n]
 
 

@@ -19,7 +19,7 @@ _NUMBERED = re.compile(r"^[A-Za-z]+_\d+|_\d+$")
 
 def attempts(entry: ExportFormat, ctx: ExportContext) -> list[dict[str, Any]]:
     """Symmetric (performance) preset with full bias correction first (fast bias correction lost 0.5 points on
-    the default model, full 0.15); under --max-drop the first conv and the last matmul kept in float, then
+    the default model, full 0.15); under --max-drop the first conv and the classifier kept in float, then
     NNCF's accuracy control."""
     if entry.precision != "int8":
         return [{}]
@@ -80,10 +80,11 @@ def _quantize(entry: ExportFormat, ctx: ExportContext, model: Any,
 
 
 def _first_last(model: Any) -> list[str]:
-    """Friendly names of the first Convolution and the last MatMul: the layers kept in float as a fallback."""
+    """Friendly names of the first Convolution and the classifier (the last MatMul or Convolution: a 1x1 convolution
+    head has no MatMul): the layers kept in float as a fallback."""
     ops = list(model.get_ordered_ops())
     first = next((o.get_friendly_name() for o in ops if o.get_type_name() == "Convolution"), None)
-    last = next((o.get_friendly_name() for o in reversed(ops) if o.get_type_name() == "MatMul"), None)
+    last = next((o.get_friendly_name() for o in reversed(ops) if o.get_type_name() in ("MatMul", "Convolution")), None)
     return [n for n in (first, last) if n]
 
 

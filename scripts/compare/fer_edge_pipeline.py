@@ -19,11 +19,12 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--every", type=int, default=1)
 ap.add_argument("--threads", type=int, default=None, help="per stage (default: 1 overlapped, 2 sequential)")
 ap.add_argument("--no-overlap", dest="overlap", action="store_false")
+ap.add_argument("--model", default=None, help="a bundle folder (default: the bundled default model)")
 ap.add_argument("--reference-detector", action="store_true", help="the detector code before the pre/post cut")
 args = ap.parse_args()
 threads = args.threads or (1 if args.overlap else 2)
 frames, truth, clip = load_clip()
-p = Pipeline.from_bundle(threads=threads, smooth=0.0, every=args.every)
+p = Pipeline.from_bundle(args.model, threads=threads, smooth=0.0, every=args.every)
 if args.reference_detector:
     sys.path.insert(0, str(REPO / "tests"))
     from helpers.blazeface_reference import ReferenceBlazeFace
