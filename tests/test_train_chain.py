@@ -76,6 +76,9 @@ def test_chain_writes_everything_resumes_after_kill_and_rebuilds_head(tmp_path, 
     state = json.loads((s1 / "ckpt" / "state.json").read_text())
     assert state["epochs_done"] == 1 and not (s1 / "run.json").exists()
     first_loss = state["history"]["loss"][0]
+    assert state["seconds"] > 0
+    state["seconds"] = 5000.0  # as if the first epoch had taken 5000 s on another machine
+    (s1 / "ckpt" / "state.json").write_text(json.dumps(state))
 
     with pytest.raises(FerEdgeError, match="--resume"):
         run_chain(cfg, two_stages)  # a second start over the same folder must not silently overwrite it
@@ -85,6 +88,8 @@ def test_chain_writes_everything_resumes_after_kill_and_rebuilds_head(tmp_path, 
     assert "resuming at epoch 1" in capsys.readouterr().out
     h1 = json.loads((s1 / "history.json").read_text())
     assert len(h1["loss"]) == 3 and h1["loss"][0] == first_loss  # continued, not restarted
+    t1 = json.loads((s1 / "run.json").read_text())["timings"]
+    assert 5000 < t1["train_seconds"] < 5000 + 600  # the earlier process's time counted, once
     assert hook.epochs == 2 + 3  # the 2 missing epochs of stage 1, then 2 folds + the final model of stage 2
 
     for stage in (s1, s2):

@@ -171,8 +171,9 @@ class _EpochLog:
         class Impl(keras.callbacks.Callback):
             def __init__(self, state: dict, ckpt: Path, best_path: Path, total_epochs: int,
                          patience: int, keep: int = 0, plateau: tuple[int, float, float] | None = None,
-                         faces: int = 0) -> None:
+                         faces: int = 0, origin: float | None = None) -> None:
                 super().__init__()
+                self.origin = time.time() if origin is None else origin  # seconds = now - origin, resumes included
                 self.state, self.ckpt, self.best_path, self.keep = state, ckpt, best_path, keep
                 self.plateau, self.faces, self.t_epoch, self.t_train = plateau, faces, time.time(), None
                 self.total, self.patience, self.t0 = total_epochs, patience, time.time()
@@ -196,6 +197,7 @@ class _EpochLog:
                 st["history"].setdefault("phase", []).append(st["phase"])
                 st["epochs_done"] += 1
                 st["phase_epoch"] = epoch + 1
+                st["seconds"] = time.time() - self.origin  # so a run resumed on another machine keeps its time
                 acc = float(logs.get("val_accuracy", float("nan")))
                 if acc > st["best"]:
                     st["best"], st["since_best"] = acc, 0
@@ -290,6 +292,7 @@ def train_stage(train: FaceDataset, val: FaceDataset, cfg: StageConfig, out_dir:
     phases = tuple(replace(p, lr=dist.lr(p.lr)) for p in cfg.resolved_phases(transfer))
     total = sum(p.epochs for p in phases)
     t_start = time.time()
+    origin = t_start - float(state.get("seconds", 0.0))  # the time of earlier processes of this run, from state.json
     xt, xv = to_model_input(train.images, size), to_model_input(val.images, size)
     yt = targets(train, cfg.soft_labels, cfg.label_smoothing, cfg.soft_floor)
     yv = targets(val, False, 0.0)
@@ -335,7 +338,7 @@ def train_stage(train: FaceDataset, val: FaceDataset, cfg: StageConfig, out_dir:
         last_phase = pi == len(phases) - 1
         plateau = (cfg.plateau_patience, cfg.plateau_factor, cfg.min_lr) if cfg.schedule == "plateau" else None
         cbs = [_EpochLog(state, ckpt, out / "model.keras", total, cfg.patience, cfg.swa if last_phase else 0,
-                         plateau, faces=len(xt))]
+                         plateau, faces=len(xt), origin=origin)]
         with distribute.collectives_guard(dist):
             fit_model.fit(dtrain, validation_data=dval, epochs=phase.epochs, initial_epoch=start_epoch,
                           callbacks=cbs + list(callbacks or []), verbose=verbose)
@@ -345,7 +348,7 @@ def train_stage(train: FaceDataset, val: FaceDataset, cfg: StageConfig, out_dir:
         state["best"] = max(state["best"], state["swa"]["val_accuracy"])
     state.update(phase_index=len(phases), finished=True)
     atomic.write_json(state_file, state)
-    seconds = time.time() - t_start
+    seconds = time.time() - origin
     hist = {k: v for k, v in state["history"].items() if k != "phase"}
     atomic.write_json(out / "history.json", state["history"])
     return StageResult(out / "model.keras", classes, float(state["best"]), hist, seconds)
